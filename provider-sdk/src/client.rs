@@ -1,0 +1,183 @@
+//! Outgoing invocations: signed, chunked when large, with timeouts. Providers
+//! use it to call actors; hosts (the integration library) to call providers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::RequestErrorKind;
+
+use crate::chunking::{CHUNK_THRESHOLD_BYTES, CHUNKED_EXTRA_TIMEOUT, ChunkStore, response_object};
+use crate::claims::sign_invocation;
+use crate::error::RpcError;
+use crate::subjects;
+use crate::wire::{self, Invocation, InvocationResponse, TraceContext, WasmCloudEntity};
+
+/// Sends signed invocations on one lattice.
+#[derive(Clone)]
+pub struct RpcClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    nats: async_nats::Client,
+    lattice: String,
+    host_id: String,
+    signer: nkeys::KeyPair,
+    timeout: Duration,
+    max_body_bytes: u64,
+    chunks: Arc<ChunkStore>,
+}
+
+impl RpcClient {
+    /// A client on `lattice` that signs with `signer` and names itself `host_id`.
+    pub fn new(
+        nats: async_nats::Client,
+        lattice: &str,
+        host_id: &str,
+        signer: nkeys::KeyPair,
+        timeout: Duration,
+        chunks: Arc<ChunkStore>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                nats,
+                lattice: lattice.to_string(),
+                host_id: host_id.to_string(),
+                signer,
+                timeout,
+                max_body_bytes: crate::chunking::DEFAULT_MAX_BODY_BYTES,
+                chunks,
+            }),
+        }
+    }
+
+    /// The NATS connection.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.inner.nats
+    }
+
+    /// The lattice prefix.
+    pub fn lattice(&self) -> &str {
+        &self.inner.lattice
+    }
+
+    /// The public key invocations are signed with.
+    pub fn issuer(&self) -> String {
+        self.inner.signer.public_key()
+    }
+
+    /// The default timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Builds a signed invocation, moving a large body to the chunk store.
+    pub async fn prepare(
+        &self,
+        origin: WasmCloudEntity,
+        target: WasmCloudEntity,
+        operation: &str,
+        msg: Vec<u8>,
+        trace_context: Option<TraceContext>,
+    ) -> Result<Invocation, RpcError> {
+        let mut inv = Invocation {
+            origin,
+            target,
+            operation: operation.to_string(),
+            msg: Vec::new(),
+            id: uuid::Uuid::new_v4().to_string(),
+            encoded_claims: String::new(),
+            host_id: self.inner.host_id.clone(),
+            content_length: Some(msg.len() as u64),
+            trace_context,
+        };
+        sign_invocation(&mut inv, &msg, &self.inner.signer, None)?;
+        if msg.len() > CHUNK_THRESHOLD_BYTES {
+            self.inner.chunks.put(&inv.id, &msg).await?;
+        } else {
+            inv.msg = msg;
+        }
+        Ok(inv)
+    }
+
+    /// Calls `target` with `operation` and `msg`, and returns the result body.
+    /// `timeout` defaults to the client's; a chunked call gets 13 s more.
+    pub async fn call(
+        &self,
+        origin: WasmCloudEntity,
+        target: WasmCloudEntity,
+        operation: &str,
+        msg: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, RpcError> {
+        let subject = subjects::for_target(&self.inner.lattice, &target);
+        let chunked = msg.len() > CHUNK_THRESHOLD_BYTES;
+        let inv = self
+            .prepare(
+                origin,
+                target,
+                operation,
+                msg,
+                Some(crate::telemetry::outgoing()),
+            )
+            .await?;
+        let mut timeout = timeout.unwrap_or(self.inner.timeout);
+        if chunked {
+            timeout += CHUNKED_EXTRA_TIMEOUT;
+        }
+        let body = wire::serialize(&inv)?;
+        let reply = self.request_raw(subject, body, timeout).await?;
+        self.read_response(&inv.id, &reply).await
+    }
+
+    /// Sends raw bytes as a request and returns the raw reply. For tests that
+    /// send malformed envelopes, and for callers that build their own.
+    pub async fn request_raw(
+        &self,
+        subject: String,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, RpcError> {
+        let request = async_nats::Request::new()
+            .payload(body.into())
+            .timeout(Some(timeout));
+        match self.inner.nats.send_request(subject.clone(), request).await {
+            Ok(msg) => Ok(msg.payload),
+            Err(e) => Err(match e.kind() {
+                RequestErrorKind::TimedOut => {
+                    RpcError::timeout(format!("no answer on {subject} within {timeout:?}"))
+                }
+                RequestErrorKind::NoResponders => {
+                    RpcError::unavailable(format!("nothing is listening on {subject}"))
+                }
+                _ => RpcError::unavailable(format!("request on {subject} failed: {e}")),
+            }),
+        }
+    }
+
+    /// Decodes an `InvocationResponse`, fetching a chunked result.
+    pub async fn read_response(
+        &self,
+        invocation_id: &str,
+        reply: &[u8],
+    ) -> Result<Vec<u8>, RpcError> {
+        let resp: InvocationResponse = rmp_serde::from_slice(reply)
+            .map_err(|e| RpcError::bad_envelope(format!("undecodable response: {e}")))?;
+        if let Some(err) = resp.error.filter(|e| !e.is_empty()) {
+            return Err(RpcError::from_wire(&err));
+        }
+        match resp.content_length {
+            Some(len) if len > resp.msg.len() as u64 => {
+                self.inner
+                    .chunks
+                    .take(
+                        &response_object(invocation_id),
+                        len,
+                        self.inner.max_body_bytes,
+                    )
+                    .await
+            }
+            _ => Ok(resp.msg),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The runtime every lattice capability provider shares.
+//!
+//! A provider author writes a config struct, one [`Provider`] impl, and:
+//!
+//! ```no_run
+//! # use provider_sdk::*;
+//! # struct Echo;
+//! # impl Provider for Echo {
+//! #     const CONTRACT_ID: &'static str = "example:echo";
+//! #     type Link = ();
+//! #     async fn put_link(&self, _: &ProviderContext, _: &LinkConfig) -> Result<(), ConfigError> { Ok(()) }
+//! #     async fn handle(&self, call: Call<'_, ()>) -> Result<Vec<u8>, RpcError> { Ok(call.msg) }
+//! # }
+//! fn main() -> std::process::ExitCode {
+//!     provider_sdk::run(Echo)
+//! }
+//! ```
+//!
+//! [`run`] reads host data (stdin, or flags), sets up logging, connects to the
+//! lattice, and serves the contract of `CONTRACT.md` beside this crate: signed
+//! invocations with back-pressure, links, health, live config, chunking of
+//! large bodies, and a draining shutdown.
+
+#![deny(missing_docs)]
+
+pub mod chunking;
+pub mod claims;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod host_data;
+pub mod links;
+pub mod provider;
+pub mod runtime;
+pub mod secret;
+pub mod subjects;
+pub mod telemetry;
+pub mod wire;
+
+use std::process::ExitCode;
+
+pub use client::RpcClient;
+pub use config::ConfigError;
+pub use error::{ErrorCode, RpcError};
+pub use host_data::HostData;
+pub use provider::{Call, LinkConfig, Linked, Provider, ProviderContext};
+pub use secret::Secret;
+pub use wire::{
+    HealthCheckResponse, Invocation, InvocationResponse, LinkDefinition, WasmCloudEntity,
+};
+
+/// Runs a provider process to completion: host data from stdin (or flags),
+/// logging, the lattice connection, then serving until shutdown. Returns the
+/// process exit code; any startup failure prints one line on stderr.
+pub fn run<P: Provider>(provider: P) -> ExitCode {
+    // One line, never a backtrace, for anything that panics outside a handler.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal panic{at}: {msg}");
+    }));
+    let hd = match cli::load() {
+        Ok(hd) => hd,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(hd.log_level.as_deref(), hd.structured_logging);
+    let runtime = match hd.worker_threads {
+        Some(n) if n > 0 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n as usize)
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(runtime::serve(provider, hd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

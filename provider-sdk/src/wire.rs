@@ -1,0 +1,246 @@
+//! Envelopes of the wasmbus 0.x protocol ("protocol 0", MessagePack with named
+//! fields), plus the documented extensions. Field names and order match what
+//! wasmbus-rpc 0.15 writes, so encodings are byte-identical.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RpcError;
+use crate::secret::SealedBytes;
+
+/// The W3C trace context carried by an invocation (`traceparent`, `tracestate`).
+pub type TraceContext = HashMap<String, String>;
+
+/// An actor or a provider, as named in an invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WasmCloudEntity {
+    /// Public key (`M…` for an actor, `V…` for a provider).
+    #[serde(default)]
+    pub public_key: String,
+    /// Link name (empty or `default` for actors).
+    #[serde(default)]
+    pub link_name: String,
+    /// Capability contract id, such as `wasmcloud:keyvalue` (empty for actors).
+    #[serde(default)]
+    pub contract_id: String,
+}
+
+impl WasmCloudEntity {
+    /// An actor entity.
+    pub fn actor(public_key: impl Into<String>) -> Self {
+        Self {
+            public_key: public_key.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A provider entity.
+    pub fn provider(
+        public_key: impl Into<String>,
+        link_name: impl Into<String>,
+        contract_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            public_key: public_key.into(),
+            link_name: link_name.into(),
+            contract_id: contract_id.into(),
+        }
+    }
+
+    /// True when this entity is an actor (key starts with `M`).
+    pub fn is_actor(&self) -> bool {
+        self.public_key.starts_with('M')
+    }
+
+    /// The entity's URL as used in claims (CONTRACT.md section 5).
+    pub fn url(&self) -> String {
+        if self.is_actor() {
+            format!("wasmbus://{}", self.public_key)
+        } else {
+            format!(
+                "wasmbus://{}/{}/{}",
+                self.contract_id
+                    .replace(':', "/")
+                    .replace(' ', "_")
+                    .to_lowercase(),
+                self.link_name.replace(' ', "_").to_lowercase(),
+                self.public_key
+            )
+        }
+    }
+}
+
+/// A call from one entity to another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// Caller.
+    pub origin: WasmCloudEntity,
+    /// Callee.
+    pub target: WasmCloudEntity,
+    /// `Service.Method`.
+    #[serde(default)]
+    pub operation: String,
+    /// The argument (empty when chunked: see `content_length`).
+    #[serde(default, with = "serde_bytes")]
+    pub msg: Vec<u8>,
+    /// Invocation id (a UUID).
+    #[serde(default)]
+    pub id: String,
+    /// Signed JWT (see [`crate::claims`]).
+    #[serde(default)]
+    pub encoded_claims: String,
+    /// Key of the host (or provider) that sent the invocation.
+    #[serde(default)]
+    pub host_id: String,
+    /// Full size of the argument; larger than `msg.len()` when the body was chunked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+    /// W3C trace context.
+    #[serde(
+        default,
+        rename = "traceContext",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trace_context: Option<TraceContext>,
+}
+
+/// The answer to an [`Invocation`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationResponse {
+    /// The result (empty when chunked or on error).
+    #[serde(default, with = "serde_bytes")]
+    pub msg: Vec<u8>,
+    /// Id of the invocation answered.
+    #[serde(default)]
+    pub invocation_id: String,
+    /// `code: message` when the call failed; `msg` is then ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Full size of the result; larger than `msg.len()` when chunked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+}
+
+impl InvocationResponse {
+    /// A successful response.
+    pub fn ok(invocation_id: impl Into<String>, msg: Vec<u8>) -> Self {
+        Self {
+            msg,
+            invocation_id: invocation_id.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A failed response.
+    pub fn err(invocation_id: impl Into<String>, error: &RpcError) -> Self {
+        Self {
+            invocation_id: invocation_id.into(),
+            error: Some(error.to_wire()),
+            ..Self::default()
+        }
+    }
+}
+
+/// A link between an actor and a provider, with its configuration values.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDefinition {
+    /// The linked actor's public key.
+    #[serde(default)]
+    pub actor_id: String,
+    /// The provider's public key.
+    #[serde(default)]
+    pub provider_id: String,
+    /// The link name.
+    #[serde(default)]
+    pub link_name: String,
+    /// The contract id.
+    #[serde(default)]
+    pub contract_id: String,
+    /// Plain configuration values.
+    #[serde(default)]
+    pub values: HashMap<String, String>,
+    /// Extension: values sealed from the host's xkey to the provider's xkey.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub secrets: HashMap<String, SealedBytes>,
+}
+
+impl std::fmt::Debug for LinkDefinition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may hold credentials (a URL with a password): print key names only.
+        f.debug_struct("LinkDefinition")
+            .field("actor_id", &self.actor_id)
+            .field("provider_id", &self.provider_id)
+            .field("link_name", &self.link_name)
+            .field("contract_id", &self.contract_id)
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Answer to a health request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckResponse {
+    /// Whether the provider and its backend work.
+    #[serde(default)]
+    pub healthy: bool,
+    /// Detail, such as the backend's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Extension: answer to a `linkdefs.put` or `config.put` that carried a reply subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutAck {
+    /// Whether the change was applied.
+    pub accepted: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Payload of a shutdown request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShutdownRequest {
+    /// Host asking; empty matches any.
+    #[serde(default)]
+    pub host_id: String,
+    /// Extension: only the instance with this id acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Extension: how long to wait for in-flight work (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_ms: Option<u64>,
+}
+
+/// Encodes a value as MessagePack with named fields (the protocol 0 encoding).
+pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RpcError> {
+    rmp_serde::to_vec_named(value).map_err(|e| RpcError::internal(format!("encoding: {e}")))
+}
+
+/// Decodes a MessagePack value; a failure is a `bad-request`.
+pub fn deserialize<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
+    rmp_serde::from_slice(buf).map_err(|e| RpcError::bad_request(format!("decoding: {e}")))
+}
+
+/// Encodes for a control message: JSON in test mode, MessagePack otherwise.
+pub fn encode_control<T: Serialize>(value: &T, test_mode: bool) -> Result<Vec<u8>, RpcError> {
+    if test_mode {
+        serde_json::to_vec(value).map_err(|e| RpcError::internal(format!("encoding: {e}")))
+    } else {
+        serialize(value)
+    }
+}
+
+/// Decodes a control message: JSON in test mode, MessagePack otherwise. Either
+/// form is accepted in either mode, since the first byte tells them apart.
+pub fn decode_control<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
+    match buf.first() {
+        Some(b'{') => serde_json::from_slice(buf)
+            .map_err(|e| RpcError::bad_envelope(format!("json decoding: {e}"))),
+        _ => rmp_serde::from_slice(buf)
+            .map_err(|e| RpcError::bad_envelope(format!("msgpack decoding: {e}"))),
+    }
+}
