@@ -55,12 +55,7 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// Reports whether the provider and its backend work. Do real work here
     /// (a `PING`, a `sys/health`).
     fn health(&self) -> impl Future<Output = HealthCheckResponse> + Send {
-        async {
-            HealthCheckResponse {
-                healthy: true,
-                message: None,
-            }
-        }
+        async { HealthCheckResponse::healthy() }
     }
 
     /// Applies new provider-wide config (`config.put`). The default accepts

@@ -11,7 +11,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
-use crate::chunking::{CHUNK_THRESHOLD_BYTES, ChunkStore, DEFAULT_MAX_BODY_BYTES, response_object};
+use crate::chunking::{ChunkStore, DEFAULT_MAX_BODY_BYTES};
 use crate::claims::Verifier;
 use crate::client::RpcClient;
 use crate::config::{ConfigError, looks_secret};
@@ -377,48 +377,15 @@ impl<P: Provider> Runtime<P> {
                     "the provider panicked handling this call",
                 ))
             });
-        let resp = match result {
-            Ok(body) => self.ok_response(&id, body).await,
-            Err(e) => {
-                tracing::debug!(id = %id, error = %e, "invocation failed");
-                InvocationResponse::err(&id, &e)
-            }
-        };
+        if let Err(e) = &result {
+            tracing::debug!(id = %id, error = %e, "invocation failed");
+        }
+        let resp = self.chunks.response(&id, result).await;
         self.reply(m.reply.as_ref(), &resp).await;
     }
 
-    async fn ok_response(&self, id: &str, body: Vec<u8>) -> InvocationResponse {
-        if body.len() <= CHUNK_THRESHOLD_BYTES {
-            let len = body.len() as u64;
-            let mut resp = InvocationResponse::ok(id, body);
-            resp.content_length = Some(len);
-            return resp;
-        }
-        match self.chunks.put(&response_object(id), &body).await {
-            Ok(()) => InvocationResponse {
-                msg: Vec::new(),
-                invocation_id: id.to_string(),
-                error: None,
-                content_length: Some(body.len() as u64),
-            },
-            Err(e) => InvocationResponse::err(id, &e),
-        }
-    }
-
     async fn invoke(&self, mut inv: Invocation) -> Result<Vec<u8>, RpcError> {
-        let msg = match inv.content_length {
-            Some(len) if len > inv.msg.len() as u64 => {
-                self.chunks.take(&inv.id, len, self.max_body_bytes).await?
-            }
-            _ => std::mem::take(&mut inv.msg),
-        };
-        if msg.len() as u64 > self.max_body_bytes {
-            return Err(RpcError::too_large(format!(
-                "body of {} bytes exceeds the limit of {}",
-                msg.len(),
-                self.max_body_bytes
-            )));
-        }
+        let msg = self.chunks.body_of(&mut inv, self.max_body_bytes).await?;
         self.verifier.verify(&inv, &msg)?;
         let link_name = self.ctx.link_name();
         let Some(link) = self.links.get(&inv.origin.public_key, link_name) else {
@@ -498,23 +465,20 @@ impl<P: Provider> Runtime<P> {
     }
 
     async fn health(&self, reply: Option<async_nats::Subject>) {
-        let resp = match tokio::time::timeout(HEALTH_TIMEOUT, self.provider.health()).await {
-            Ok(r) => r,
-            Err(_) => HealthCheckResponse {
-                healthy: false,
-                message: Some(format!(
+        let mut resp = if self.shutdown_tx.borrow().is_some() {
+            HealthCheckResponse::unhealthy("shutting down")
+        } else {
+            match tokio::time::timeout(HEALTH_TIMEOUT, self.provider.health()).await {
+                Ok(r) => r,
+                Err(_) => HealthCheckResponse::unhealthy(format!(
                     "health check did not finish within {HEALTH_TIMEOUT:?}"
                 )),
-            },
-        };
-        let resp = if self.shutdown_tx.borrow().is_some() {
-            HealthCheckResponse {
-                healthy: false,
-                message: Some("shutting down".into()),
             }
-        } else {
-            resp
         };
+        let instance = &self.ctx.host_data().instance_id;
+        if !instance.is_empty() {
+            resp.instance_id = Some(instance.clone());
+        }
         if let (Some(to), Ok(bytes)) = (reply, wire::encode_control(&resp, self.test_mode)) {
             let _ = self.nats().publish(to, bytes.into()).await;
         }

@@ -189,6 +189,29 @@ pub struct HealthCheckResponse {
     /// Detail, such as the backend's error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Extension: the answering instance (filled by the SDK), so a host can
+    /// tell instances of one provider apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+impl HealthCheckResponse {
+    /// A healthy answer.
+    pub fn healthy() -> Self {
+        Self {
+            healthy: true,
+            ..Self::default()
+        }
+    }
+
+    /// An unhealthy answer with the reason.
+    pub fn unhealthy(message: impl Into<String>) -> Self {
+        Self {
+            healthy: false,
+            message: Some(message.into()),
+            instance_id: None,
+        }
+    }
 }
 
 /// Extension: answer to a `linkdefs.put` or `config.put` that carried a reply subject.
