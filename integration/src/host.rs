@@ -141,6 +141,16 @@ impl Host {
         &self.chunks
     }
 
+    /// Deletes the lattice's chunk bucket, if any (tests and the demo clean up
+    /// after themselves on a shared NATS).
+    pub async fn delete_chunk_bucket(&self) -> Result<()> {
+        let js = async_nats::jetstream::new(self.nats.clone());
+        if js.get_object_store(&self.lattice).await.is_ok() {
+            js.delete_object_store(&self.lattice).await?;
+        }
+        Ok(())
+    }
+
     /// Host data for a new provider process with a fresh key on `link_name`.
     /// The provider gets its own xkey so that sealed link secrets work.
     pub fn host_data(&self, link_name: &str) -> HostData {

