@@ -267,3 +267,171 @@ pub fn decode_control<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
             .map_err(|e| RpcError::bad_envelope(format!("msgpack decoding: {e}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A hand-written MessagePack encoder for the golden bytes: fixmap, str
+    // (fixstr/str8), bin8 and positive fixint are all these envelopes need.
+    fn map(n: u8) -> Vec<u8> {
+        vec![0x80 | n]
+    }
+    fn s(v: &str) -> Vec<u8> {
+        let mut out = if v.len() < 32 {
+            vec![0xa0 | v.len() as u8]
+        } else {
+            vec![0xd9, v.len() as u8]
+        };
+        out.extend_from_slice(v.as_bytes());
+        out
+    }
+    fn bin(v: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xc4, v.len() as u8];
+        out.extend_from_slice(v);
+        out
+    }
+    fn entity(key: &str, link: &str, contract: &str) -> Vec<u8> {
+        [
+            map(3),
+            s("public_key"),
+            s(key),
+            s("link_name"),
+            s(link),
+            s("contract_id"),
+            s(contract),
+        ]
+        .concat()
+    }
+
+    fn sample_invocation() -> Invocation {
+        Invocation {
+            origin: WasmCloudEntity::actor("MACTOR"),
+            target: WasmCloudEntity::provider("VPROV", "default", "wasmcloud:keyvalue"),
+            operation: "KeyValue.Get".into(),
+            msg: vec![0xa1, b'k'],
+            id: "inv-1".into(),
+            encoded_claims: "a.b.c".into(),
+            host_id: "NHOST".into(),
+            content_length: Some(2),
+            trace_context: None,
+        }
+    }
+
+    #[test]
+    fn invocation_encodes_to_the_exact_bytes_wasmbus_writes() {
+        let expected = [
+            map(8),
+            s("origin"),
+            entity("MACTOR", "", ""),
+            s("target"),
+            entity("VPROV", "default", "wasmcloud:keyvalue"),
+            s("operation"),
+            s("KeyValue.Get"),
+            s("msg"),
+            bin(&[0xa1, b'k']),
+            s("id"),
+            s("inv-1"),
+            s("encoded_claims"),
+            s("a.b.c"),
+            s("host_id"),
+            s("NHOST"),
+            s("content_length"),
+            vec![2],
+        ]
+        .concat();
+        let inv = sample_invocation();
+        assert_eq!(serialize(&inv).unwrap(), expected);
+        assert_eq!(deserialize::<Invocation>(&expected).unwrap(), inv);
+    }
+
+    #[test]
+    fn trace_context_is_a_camel_case_map_of_strings() {
+        let mut inv = sample_invocation();
+        inv.content_length = None;
+        inv.trace_context = Some(
+            [("traceparent".to_string(), "00-ab-cd-01".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let bytes = serialize(&inv).unwrap();
+        let tail = [
+            s("traceContext"),
+            map(1),
+            s("traceparent"),
+            s("00-ab-cd-01"),
+        ]
+        .concat();
+        assert!(bytes.ends_with(&tail));
+        assert_eq!(
+            bytes[0], 0x88,
+            "content_length omitted, traceContext written"
+        );
+        assert_eq!(deserialize::<Invocation>(&bytes).unwrap(), inv);
+    }
+
+    #[test]
+    fn responses_encode_exactly_and_omit_absent_fields() {
+        let ok = InvocationResponse::ok("inv-1", vec![1, 2, 3]);
+        let expected = [
+            map(2),
+            s("msg"),
+            bin(&[1, 2, 3]),
+            s("invocation_id"),
+            s("inv-1"),
+        ]
+        .concat();
+        assert_eq!(serialize(&ok).unwrap(), expected);
+        assert_eq!(deserialize::<InvocationResponse>(&expected).unwrap(), ok);
+
+        let err = InvocationResponse::err("inv-2", &RpcError::not_linked("no link"));
+        let expected = [
+            map(3),
+            s("msg"),
+            bin(&[]),
+            s("invocation_id"),
+            s("inv-2"),
+            s("error"),
+            s("not-linked: no link"),
+        ]
+        .concat();
+        assert_eq!(serialize(&err).unwrap(), expected);
+        assert_eq!(deserialize::<InvocationResponse>(&expected).unwrap(), err);
+    }
+
+    #[test]
+    fn decoders_ignore_unknown_fields_and_default_missing_ones() {
+        let bytes = [
+            map(3),
+            s("invocation_id"),
+            s("x"),
+            s("future_field"),
+            s("ignored"),
+            s("msg"),
+            bin(b"ok"),
+        ]
+        .concat();
+        let resp: InvocationResponse = deserialize(&bytes).unwrap();
+        assert_eq!(resp.msg, b"ok");
+        assert_eq!(resp.error, None);
+    }
+
+    #[test]
+    fn entity_urls_follow_the_wasmbus_rules() {
+        assert_eq!(WasmCloudEntity::actor("MABC").url(), "wasmbus://MABC");
+        let p = WasmCloudEntity::provider("VXYZ", "My Link", "wasmcloud:Key Value");
+        assert_eq!(p.url(), "wasmbus://wasmcloud/key_value/my_link/VXYZ");
+        let harness = WasmCloudEntity::provider("VXYZ", "default", "");
+        assert_eq!(harness.url(), "wasmbus:///default/VXYZ");
+    }
+
+    #[test]
+    fn link_definitions_decode_from_json_and_msgpack_and_hide_values_in_debug() {
+        let json = br#"{"actor_id":"M1","provider_id":"V1","link_name":"default","contract_id":"c","values":{"URL":"redis://:pw@h"}}"#;
+        let ld: LinkDefinition = decode_control(json).unwrap();
+        assert_eq!(ld.values["URL"], "redis://:pw@h");
+        let packed = serialize(&ld).unwrap();
+        assert_eq!(decode_control::<LinkDefinition>(&packed).unwrap(), ld);
+        assert!(!format!("{ld:?}").contains("pw@h"));
+    }
+}
