@@ -569,3 +569,68 @@ async fn provider_calls_actors_with_signed_invocations() {
         .await;
     assert_eq!(code(r), ErrorCode::Unavailable);
 }
+
+#[tokio::test]
+async fn provider_survives_a_lattice_nats_restart_without_restarting() {
+    let mut nats = integration::servers::NatsServer::start().unwrap();
+    let host = Host::new(&nats.url()).await.unwrap();
+    let mut hd = host.host_data("default");
+    let pref = ProviderRef::new(&hd.provider_key, "default", CONTRACT);
+    let actor = new_actor();
+    hd.link_definitions = vec![host.link(&pref, &actor, &[("prefix", "")])];
+    let mut proc = host.launch(&echo_provider().unwrap(), hd).await.unwrap();
+    let pid = proc.pid();
+    assert_eq!(
+        host.call(&pref, &actor, "Echo.Echo", b"1".to_vec())
+            .await
+            .unwrap(),
+        b"1"
+    );
+
+    nats.restart().unwrap();
+    // Both sides reconnect on their own; calls work again within a bounded time.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match host.call(&pref, &actor, "Echo.Echo", b"2".to_vec()).await {
+            Ok(out) => {
+                assert_eq!(out, b"2");
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                assert!(
+                    matches!(e.code, ErrorCode::Unavailable | ErrorCode::Timeout),
+                    "{e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("not back within 20 s: {e}"),
+        }
+    }
+    assert!(proc.try_status().is_none(), "provider exited");
+    assert_eq!(proc.pid(), pid);
+}
+
+#[tokio::test]
+async fn config_put_is_answered_even_when_the_provider_has_no_live_config() {
+    let e = echo().await;
+    let subject = provider_sdk::subjects::provider_control(
+        e.host.lattice(),
+        &e.pref.key,
+        &e.pref.link_name,
+        "config.put",
+    );
+    let reply = e
+        .host
+        .nats()
+        .request(subject, br#"{"anything":"1"}"#.to_vec().into())
+        .await
+        .unwrap();
+    let ack: wire::PutAck = wire::deserialize(&reply.payload).unwrap();
+    assert!(!ack.accepted);
+    assert!(
+        ack.error
+            .unwrap()
+            .contains("no live provider-wide configuration")
+    );
+    assert_healthy(&e).await;
+}

@@ -155,9 +155,7 @@ impl ChunkStore {
         };
         let len = body.len() as u64;
         if body.len() <= CHUNK_THRESHOLD_BYTES {
-            let mut resp = InvocationResponse::ok(id, body);
-            resp.content_length = Some(len);
-            return resp;
+            return InvocationResponse::ok(id, body);
         }
         match self.put(&response_object(id), &body).await {
             Ok(()) => InvocationResponse {

@@ -531,7 +531,11 @@ impl<P: Provider> Runtime<P> {
         }
         self.provider.shutdown().await;
         if let Some(to) = &shutdown.reply {
-            let _ = self.nats().publish(to.clone(), bytes::Bytes::new()).await;
+            // wasmbus 0.x answers these exact bytes.
+            let _ = self
+                .nats()
+                .publish(to.clone(), bytes::Bytes::from_static(b"shutting down"))
+                .await;
         }
         if let Err(e) = self.nats().flush().await {
             tracing::warn!(error = %e, "could not flush before exit");

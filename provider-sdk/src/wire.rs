@@ -124,21 +124,23 @@ pub struct InvocationResponse {
 }
 
 impl InvocationResponse {
-    /// A successful response.
+    /// A successful response. Like wasmbus 0.x, `content_length` is always written.
     pub fn ok(invocation_id: impl Into<String>, msg: Vec<u8>) -> Self {
         Self {
+            content_length: Some(msg.len() as u64),
             msg,
             invocation_id: invocation_id.into(),
-            ..Self::default()
+            error: None,
         }
     }
 
-    /// A failed response.
+    /// A failed response (`content_length` 0, as wasmbus 0.x writes it).
     pub fn err(invocation_id: impl Into<String>, error: &RpcError) -> Self {
         Self {
+            msg: Vec::new(),
             invocation_id: invocation_id.into(),
             error: Some(error.to_wire()),
-            ..Self::default()
+            content_length: Some(0),
         }
     }
 }
@@ -374,11 +376,13 @@ mod tests {
     fn responses_encode_exactly_and_omit_absent_fields() {
         let ok = InvocationResponse::ok("inv-1", vec![1, 2, 3]);
         let expected = [
-            map(2),
+            map(3),
             s("msg"),
             bin(&[1, 2, 3]),
             s("invocation_id"),
             s("inv-1"),
+            s("content_length"),
+            vec![3],
         ]
         .concat();
         assert_eq!(serialize(&ok).unwrap(), expected);
@@ -386,17 +390,66 @@ mod tests {
 
         let err = InvocationResponse::err("inv-2", &RpcError::not_linked("no link"));
         let expected = [
-            map(3),
+            map(4),
             s("msg"),
             bin(&[]),
             s("invocation_id"),
             s("inv-2"),
             s("error"),
             s("not-linked: no link"),
+            s("content_length"),
+            vec![0],
         ]
         .concat();
+        let mut absent = err.clone();
+        absent.content_length = None;
+        assert_eq!(
+            serialize(&absent).unwrap()[0],
+            0x83,
+            "None is omitted, not nil"
+        );
         assert_eq!(serialize(&err).unwrap(), expected);
         assert_eq!(deserialize::<InvocationResponse>(&expected).unwrap(), err);
+    }
+
+    fn unhex(h: &str) -> Vec<u8> {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    // Bytes written by wasmbus-rpc 0.15.0 itself (`to_vec_named` of its own
+    // structs), recorded from a program built against that crate.
+    const WASMBUS_INVOCATION: &str = "88a66f726967696e83aa7075626c69635f6b6579d9384d4243464f504d364a573241504a4c584a44335a354f34434e374350594a32423446544b4c4a5552355952354d4954495537484433574435a96c696e6b5f6e616d65a0ab636f6e74726163745f6964a0a674617267657483aa7075626c69635f6b6579d9385641484e4d333747335a4e4733484852564244504b5941505241344548484b544a4d5935464e42593356423455573552424c434d5656374da96c696e6b5f6e616d65ac44656661756c74204c696e6bab636f6e74726163745f6964b87761736d636c6f75643a4b657956616c75652053746f7265a96f7065726174696f6eac4b657956616c75652e476574a36d7367c404a3616263a26964d9203031323334353637383961626364656630313233343536373839616263646566ae656e636f6465645f636c61696d73a14aa7686f73745f6964a54e484f5354ae636f6e74656e745f6c656e67746804";
+    const WASMBUS_RESPONSE_OK: &str =
+        "83a36d7367c403010203ad696e766f636174696f6e5f6964a3696431ae636f6e74656e745f6c656e67746803";
+    const WASMBUS_RESPONSE_ERR: &str = "84a36d7367c400ad696e766f636174696f6e5f6964a3696431a56572726f72a4626f6f6dae636f6e74656e745f6c656e67746800";
+    const WASMBUS_HEALTH: &str = "81a76865616c746879c3";
+    const WASMBUS_LINKDEF: &str = "85a86163746f725f6964a24d41ab70726f76696465725f6964a25650a96c696e6b5f6e616d65a764656661756c74ab636f6e74726163745f6964ab7761736d636c6f75643a78a676616c75657381a16ba176";
+
+    #[test]
+    fn bytes_recorded_from_wasmbus_0_15_decode_and_re_encode_identically() {
+        let bytes = unhex(WASMBUS_INVOCATION);
+        let inv: Invocation = deserialize(&bytes).unwrap();
+        assert_eq!(inv.target.link_name, "Default Link");
+        assert_eq!(inv.target.contract_id, "wasmcloud:KeyValue Store");
+        assert_eq!(inv.msg, b"\xa3abc");
+        assert_eq!(inv.content_length, Some(4));
+        assert_eq!(serialize(&inv).unwrap(), bytes);
+
+        let ok = InvocationResponse::ok("id1", vec![1, 2, 3]);
+        assert_eq!(serialize(&ok).unwrap(), unhex(WASMBUS_RESPONSE_OK));
+        let mut err = InvocationResponse::err("id1", &RpcError::internal("x"));
+        err.error = Some("boom".into());
+        assert_eq!(serialize(&err).unwrap(), unhex(WASMBUS_RESPONSE_ERR));
+        assert_eq!(
+            serialize(&HealthCheckResponse::healthy()).unwrap(),
+            unhex(WASMBUS_HEALTH)
+        );
+        let ld: LinkDefinition = deserialize(&unhex(WASMBUS_LINKDEF)).unwrap();
+        assert_eq!(ld.values["k"], "v");
+        assert_eq!(serialize(&ld).unwrap(), unhex(WASMBUS_LINKDEF));
     }
 
     #[test]
