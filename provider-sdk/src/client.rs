@@ -130,6 +130,25 @@ impl RpcClient {
         self.read_response(&inv.id, &reply).await
     }
 
+    /// Calls with a MessagePack-encoded argument and decodes the result.
+    /// `R = ()` accepts the empty reply of operations that return nothing.
+    pub async fn call_typed<A, R>(
+        &self,
+        origin: WasmCloudEntity,
+        target: WasmCloudEntity,
+        operation: &str,
+        arg: &A,
+    ) -> Result<R, RpcError>
+    where
+        A: serde::Serialize + ?Sized,
+        R: serde::de::DeserializeOwned,
+    {
+        let body = self
+            .call(origin, target, operation, wire::serialize(arg)?, None)
+            .await?;
+        wire::deserialize_reply(&body)
+    }
+
     /// Sends raw bytes as a request and returns the raw reply. For tests that
     /// send malformed envelopes, and for callers that build their own.
     pub async fn request_raw(

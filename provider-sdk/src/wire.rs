@@ -250,6 +250,14 @@ pub fn deserialize<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
     rmp_serde::from_slice(buf).map_err(|e| RpcError::bad_request(format!("decoding: {e}")))
 }
 
+/// Decodes an operation's reply; an empty reply decodes as MessagePack nil,
+/// so operations that return nothing decode into `()`. A failure is
+/// `bad-envelope` (the peer answered something this side cannot read).
+pub fn deserialize_reply<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
+    let buf = if buf.is_empty() { &[0xc0][..] } else { buf };
+    rmp_serde::from_slice(buf).map_err(|e| RpcError::bad_envelope(format!("decoding reply: {e}")))
+}
+
 /// Encodes for a control message: JSON in test mode, MessagePack otherwise.
 pub fn encode_control<T: Serialize>(value: &T, test_mode: bool) -> Result<Vec<u8>, RpcError> {
     if test_mode {

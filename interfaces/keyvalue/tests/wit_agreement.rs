@@ -1,0 +1,6 @@
+//! `wit/keyvalue` and `wit/wasi-keyvalue` declare exactly the operations of `keyvalue::ops::ALL`.
+
+#[test]
+fn wit_and_rust_declare_the_same_operations() {
+    wit_ops::assert_agree(&["keyvalue", "wasi-keyvalue"], &keyvalue::ops::ALL);
+}
