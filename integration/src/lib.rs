@@ -5,6 +5,7 @@
 pub mod host;
 pub mod process;
 pub mod servers;
+pub mod suite;
 
 pub use host::{ActorHandle, Host, ProviderRef, test_nats_url};
 pub use process::{ProviderProcess, Target, binary, echo_provider};

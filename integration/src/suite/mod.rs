@@ -1,0 +1,149 @@
+//! Contract suites: one table of named cases per interface, runnable against
+//! any provider on a lattice (given its key, link name and link values),
+//! whatever language it is written in. A run reads
+//! `keyvalue/<label>/set_then_get: ok`.
+
+pub mod keyvalue;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// What a case's future returns.
+pub type CaseResult = anyhow::Result<()>;
+
+/// A boxed case future.
+pub type CaseFuture<'a> = Pin<Box<dyn Future<Output = CaseResult> + Send + 'a>>;
+
+/// One case: a name, what it checks, and the check.
+pub struct Case<C: 'static> {
+    /// Name, snake_case, read as behaviour.
+    pub name: &'static str,
+    /// What the case checks, in one sentence.
+    pub checks: &'static str,
+    /// The check.
+    pub run: for<'a> fn(&'a C) -> CaseFuture<'a>,
+}
+
+/// The outcome of one case.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `interface/label/case`.
+    pub name: String,
+    /// `None` when it passed.
+    pub failure: Option<String>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// The outcomes of a run.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// One per case, in table order.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    /// Cases that failed.
+    pub fn failures(&self) -> Vec<&Outcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.failure.is_some())
+            .collect()
+    }
+
+    /// True when every case passed.
+    pub fn passed(&self) -> bool {
+        self.failures().is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for o in &self.outcomes {
+            match &o.failure {
+                None => writeln!(f, "{}: ok ({:?})", o.name, o.elapsed)?,
+                Some(e) => writeln!(f, "{}: FAILED: {e}", o.name)?,
+            }
+        }
+        let failed = self.failures().len();
+        write!(
+            f,
+            "{} passed, {failed} failed",
+            self.outcomes.len() - failed
+        )
+    }
+}
+
+/// Runs every case of `cases` (those whose name contains `filter`)
+/// concurrently against `ctx`, each bounded by `per_case`.
+pub async fn run<C: Sync + 'static>(
+    prefix: &str,
+    cases: &[Case<C>],
+    ctx: &C,
+    filter: Option<&str>,
+    per_case: Duration,
+) -> Report {
+    let selected = cases
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)));
+    let runs = selected.map(|case| async move {
+        let started = Instant::now();
+        let failure = match tokio::time::timeout(per_case, (case.run)(ctx)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!(
+                "{} (checks: {})",
+                clip(&format!("{e:#}")),
+                case.checks
+            )),
+            Err(_) => Some(format!("did not finish within {per_case:?}")),
+        };
+        Outcome {
+            name: format!("{prefix}/{}", case.name),
+            failure,
+            elapsed: started.elapsed(),
+        }
+    });
+    Report {
+        outcomes: futures_util::future::join_all(runs).await,
+    }
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 600;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} bytes in all)", &s[..i], s.len()),
+        None => s.to_string(),
+    }
+}
+
+/// Polls `check` until it returns true, at most `within`; for expiry, which
+/// has no event to wait on.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> anyhow::Result<bool>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await? {
+            return Ok(true);
+        }
+        if Instant::now() > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts in a case: `ensure!(cond, "message")` returns an error when false.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr $(,)?) => {{
+        let (l, r) = (&$left, &$right);
+        if l != r {
+            anyhow::bail!("{} = {:?}, expected {:?}", stringify!($left), l, r);
+        }
+    }};
+}
