@@ -82,13 +82,22 @@ impl Host {
             .with_context(|| format!("the tests need NATS with JetStream at {url}"))
     }
 
-    /// A host on lattice `lattice`.
+    /// A host on lattice `lattice`, with a new cluster key.
     pub async fn on_lattice(nats_url: &str, lattice: &str) -> Result<Host> {
+        Self::with_cluster_key(nats_url, lattice, nkeys::KeyPair::new_cluster()).await
+    }
+
+    /// A host on lattice `lattice` signing with `cluster_key` (one the
+    /// providers there already trust).
+    pub async fn with_cluster_key(
+        nats_url: &str,
+        lattice: &str,
+        cluster_key: nkeys::KeyPair,
+    ) -> Result<Host> {
         let nats = async_nats::connect(nats_url)
             .await
             .with_context(|| format!("connecting to NATS at {nats_url}"))?;
         let host_key = nkeys::KeyPair::new_server();
-        let cluster_key = nkeys::KeyPair::new_cluster();
         let chunks = Arc::new(ChunkStore::new(nats.clone(), lattice));
         let cluster_seed = cluster_key.seed().map_err(|e| anyhow::anyhow!("{e}"))?;
         let rpc = RpcClient::new(

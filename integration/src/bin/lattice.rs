@@ -1,12 +1,18 @@
 //! `lattice`: the operator's command line for a lattice of providers.
 //!
-//! `lattice demo` launches the SDK's example provider as a host would, links
-//! an actor to it, calls it over signed lattice RPC and prints every step.
+//! - `lattice demo` launches the SDK's example provider as a host would,
+//!   links an actor to it, calls it over signed lattice RPC and prints every step.
+//! - `lattice check keyvalue …` runs the keyvalue contract suite against any
+//!   provider: one this command launches (`--launch BINARY`), or one already
+//!   on a lattice (`--lattice`, `--provider-key`, and `--cluster-seed` of an
+//!   issuer it trusts).
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use integration::suite::keyvalue::KvSuite;
 use integration::{Host, ProviderRef, echo_provider, new_actor};
 
 #[derive(Parser)]
@@ -28,6 +34,55 @@ struct Cli {
 enum Command {
     /// Launch the example provider, link an actor, call it, shut it down.
     Demo,
+    /// Run a contract suite against a provider.
+    Check {
+        #[command(subcommand)]
+        suite: Suite,
+    },
+}
+
+#[derive(Subcommand)]
+enum Suite {
+    /// The wasmcloud:keyvalue suite (legacy and wasi:keyvalue operations).
+    Keyvalue {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Capabilities the provider does not have (comma list of ttl, cas,
+        /// collections, buckets): they must be refused, not faked.
+        #[arg(long, value_delimiter = ',')]
+        without: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct TargetArgs {
+    /// Launch this provider binary on a fresh lattice.
+    #[arg(long, conflicts_with_all = ["provider_key", "lattice"])]
+    launch: Option<PathBuf>,
+    /// Provider-wide config for a launched provider (JSON text).
+    #[arg(long, requires = "launch")]
+    config_json: Option<String>,
+    /// Lattice of a running provider.
+    #[arg(long, requires = "provider_key")]
+    lattice: Option<String>,
+    /// Public key of a running provider.
+    #[arg(long, requires = "lattice")]
+    provider_key: Option<String>,
+    /// Seed of a cluster key the running provider trusts (it signs the calls).
+    #[arg(long, env = "LATTICE_CLUSTER_SEED", hide_env_values = true)]
+    cluster_seed: Option<String>,
+    /// Link name.
+    #[arg(long, default_value = "default")]
+    link_name: String,
+    /// Link value for the suite's actor (repeatable).
+    #[arg(long = "link", value_name = "KEY=VALUE")]
+    link_values: Vec<String>,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Label in the report (`keyvalue/<label>/case`).
+    #[arg(long, default_value = "provider")]
+    label: String,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -35,7 +90,67 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => demo(&cli.nats_url).await,
+        Command::Check {
+            suite: Suite::Keyvalue { target, without },
+        } => check_keyvalue(&cli.nats_url, target, &without).await,
     }
+}
+
+async fn check_keyvalue(nats_url: &str, t: TargetArgs, without: &[String]) -> Result<()> {
+    let mut caps = keyvalue::Capabilities::ALL;
+    for w in without {
+        match w.as_str() {
+            "ttl" => caps.ttl = false,
+            "cas" => caps.cas = false,
+            "collections" => caps.collections = false,
+            "buckets" => caps.buckets = false,
+            other => bail!("unknown capability {other:?} (ttl, cas, collections, buckets)"),
+        }
+    }
+    let values: Vec<(String, String)> = t
+        .link_values
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--link wants KEY=VALUE, got {kv:?}"))
+        })
+        .collect::<Result<_>>()?;
+    let values: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+
+    let (host, pref, _proc) = match (&t.launch, &t.lattice, &t.provider_key) {
+        (Some(bin), _, _) => {
+            let host = Host::new(nats_url).await?;
+            let mut hd = host.host_data(&t.link_name);
+            hd.config_json = t.config_json.clone();
+            let pref = ProviderRef::new(&hd.provider_key, &t.link_name, keyvalue::CONTRACT_ID);
+            let proc = host.launch(bin, hd).await?;
+            (host, pref, Some(proc))
+        }
+        (None, Some(lattice), Some(key)) => {
+            let seed = t
+                .cluster_seed
+                .as_deref()
+                .context("--cluster-seed (or LATTICE_CLUSTER_SEED) is needed to sign calls")?;
+            let kp =
+                nkeys::KeyPair::from_seed(seed).context("--cluster-seed is not a valid seed")?;
+            let host = Host::with_cluster_key(nats_url, lattice, kp).await?;
+            let pref = ProviderRef::new(key, &t.link_name, keyvalue::CONTRACT_ID);
+            (host, pref, None)
+        }
+        _ => bail!("give --launch BINARY, or --lattice and --provider-key"),
+    };
+    let suite = KvSuite::link(&host, &pref, &values, caps).await?;
+    let report = suite.run(&t.label, t.filter.as_deref()).await;
+    println!("{report}");
+    host.delete_chunk_bucket().await?;
+    if !report.passed() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn demo(nats_url: &str) -> Result<()> {
@@ -73,7 +188,7 @@ async fn demo(nats_url: &str) -> Result<()> {
         .await
     {
         Err(e) => println!("unlinked  {stranger} -> {e}"),
-        Ok(_) => anyhow::bail!("an unlinked actor was served"),
+        Ok(_) => bail!("an unlinked actor was served"),
     }
 
     let big = vec![b'x'; 4 * 1024 * 1024];
