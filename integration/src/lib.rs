@@ -3,9 +3,11 @@
 //! with in-process handlers. Every test and benchmark of the workspace uses it.
 
 pub mod host;
+pub mod http1;
 pub mod process;
 pub mod servers;
 pub mod suite;
+pub mod vault;
 
 pub use host::{ActorHandle, Host, ProviderRef, test_nats_url};
 pub use process::{ProviderProcess, Target, binary, echo_provider};

@@ -634,3 +634,20 @@ async fn config_put_is_answered_even_when_the_provider_has_no_live_config() {
     );
     assert_healthy(&e).await;
 }
+
+#[tokio::test]
+async fn private_openbao_dev_server_starts_and_stores_versions() {
+    // The Vault fixture the secrets suite seeds secrets with.
+    let vault = integration::vault::VaultServer::start().await.unwrap();
+    let v1 = vault
+        .fixture
+        .put("app/db", serde_json::json!({"password": "one"}))
+        .await
+        .unwrap();
+    let v2 = vault
+        .fixture
+        .put("app/db", serde_json::json!({"password": "two"}))
+        .await
+        .unwrap();
+    assert_eq!((v1, v2), (1, 2));
+}
