@@ -46,7 +46,7 @@ enum Suite {
     /// The wasmcloud:keyvalue suite (legacy and wasi:keyvalue operations).
     Keyvalue {
         #[command(flatten)]
-        target: TargetArgs,
+        target: Box<TargetArgs>,
         /// Capabilities the provider does not have (comma list of ttl, cas,
         /// collections, buckets): they must be refused, not faked.
         #[arg(long, value_delimiter = ',')]
@@ -92,7 +92,7 @@ async fn main() -> Result<()> {
         Command::Demo => demo(&cli.nats_url).await,
         Command::Check {
             suite: Suite::Keyvalue { target, without },
-        } => check_keyvalue(&cli.nats_url, target, &without).await,
+        } => check_keyvalue(&cli.nats_url, *target, &without).await,
     }
 }
 

@@ -3,7 +3,10 @@
 //! whatever language it is written in. A run reads
 //! `keyvalue/<label>/set_then_get: ok`.
 
+pub mod httpserver;
 pub mod keyvalue;
+pub mod messaging;
+pub mod secrets;
 
 use std::fmt;
 use std::future::Future;

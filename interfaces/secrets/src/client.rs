@@ -1,0 +1,69 @@
+//! A typed client: what an actor (or a test) calls a secrets provider with.
+
+use provider_sdk::{RpcClient, RpcError, WasmCloudEntity};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ops;
+use crate::types::{GetRequest, GetResponse, SecretValue};
+
+/// Calls one secrets provider as one actor.
+#[derive(Clone)]
+pub struct SecretsClient {
+    rpc: RpcClient,
+    actor: WasmCloudEntity,
+    provider: WasmCloudEntity,
+}
+
+impl SecretsClient {
+    /// A client calling `provider` (key, link name) as `actor` over `rpc`.
+    pub fn new(rpc: RpcClient, actor: &str, provider_key: &str, link_name: &str) -> Self {
+        Self {
+            rpc,
+            actor: WasmCloudEntity::actor(actor),
+            provider: WasmCloudEntity::provider(provider_key, link_name, crate::CONTRACT_ID),
+        }
+    }
+
+    /// Calls any operation with a typed argument and result.
+    pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        operation: &str,
+        arg: &A,
+    ) -> Result<R, RpcError> {
+        self.rpc
+            .call_typed(self.actor.clone(), self.provider.clone(), operation, arg)
+            .await
+    }
+
+    /// `Secrets.Get`: the value of `key` (one `field`, or all of them as a JSON
+    /// object; one `version`, or the current one), sealed to `reply_xkey`.
+    pub async fn get(
+        &self,
+        key: &str,
+        field: Option<&str>,
+        version: Option<u64>,
+        reply_xkey: &str,
+    ) -> Result<GetResponse, RpcError> {
+        let req = GetRequest {
+            key: key.into(),
+            field: field.map(str::to_string),
+            version,
+            reply_xkey: reply_xkey.into(),
+        };
+        self.call(ops::GET, &req).await
+    }
+
+    /// `Secrets.Get` sealed to a fresh xkey, opened: the value itself. A reply
+    /// that does not open or decode is `bad-envelope`.
+    pub async fn get_open(
+        &self,
+        key: &str,
+        field: Option<&str>,
+        version: Option<u64>,
+    ) -> Result<SecretValue, RpcError> {
+        let xkey = nkeys::XKey::new();
+        let resp = self.get(key, field, version, &xkey.public_key()).await?;
+        SecretValue::open(&resp.sealed, &xkey, &resp.sender_xkey)
+    }
+}
