@@ -18,7 +18,9 @@ async fn keyvalue_suite_passes_against_the_in_memory_reference() {
         .unwrap();
     let report = suite.run("memory", None).await;
     println!("{report}");
+    let cleaned = suite.cleanup().await.unwrap();
     assert!(report.passed(), "{report}");
+    assert!(cleaned > 1250, "cleanup removed only {cleaned} keys");
     assert_eq!(
         report.outcomes.len(),
         integration::suite::keyvalue::CASES.len()

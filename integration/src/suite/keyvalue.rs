@@ -24,6 +24,7 @@ pub struct KvSuite {
     /// What the provider declares.
     pub caps: Capabilities,
     ns: String,
+    buckets: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl KvSuite {
@@ -45,7 +46,12 @@ impl KvSuite {
             &provider.link_name,
         );
         let ns = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        Ok(Self { client, caps, ns })
+        Ok(Self {
+            client,
+            caps,
+            ns,
+            buckets: Default::default(),
+        })
     }
 
     /// A key unique to this run.
@@ -55,7 +61,51 @@ impl KvSuite {
 
     /// A bucket unique to this run.
     pub fn bucket(&self, name: &str) -> String {
-        format!("{}-{name}", self.ns)
+        let b = format!("{}-{name}", self.ns);
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(b.clone());
+        b
+    }
+
+    /// Deletes every key this run wrote, through the provider (so it works
+    /// on any backend): the run's keys in the empty bucket, and every key of
+    /// the run's buckets. Buckets themselves stay (the interface cannot drop one).
+    pub async fn cleanup(&self) -> Result<usize> {
+        let buckets: Vec<String> = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let mut deleted = 0;
+        let prefix = format!("{}:", self.ns);
+        let targets = std::iter::once((String::new(), Some(prefix.as_str())))
+            .chain(buckets.into_iter().map(|b| (b, None)));
+        for (bucket, prefix) in targets {
+            if !bucket.is_empty() && !self.caps.buckets {
+                continue;
+            }
+            loop {
+                let page = self
+                    .client
+                    .list_keys(&bucket, prefix, None, Some(1000))
+                    .await
+                    .map_err(|e| anyhow!("listing {bucket:?} for cleanup: {e}"))?;
+                if page.keys.is_empty() {
+                    break;
+                }
+                let keys: Vec<&str> = page.keys.iter().map(String::as_str).collect();
+                self.client
+                    .delete_many(&bucket, &keys)
+                    .await
+                    .map_err(|e| anyhow!("cleaning up {bucket:?}: {e}"))?;
+                deleted += keys.len();
+            }
+        }
+        Ok(deleted)
     }
 
     /// Runs the suite (`filter`: only cases whose name contains it).
