@@ -32,13 +32,23 @@ fn target_dir() -> PathBuf {
 }
 
 fn profile_dir() -> PathBuf {
+    // Tests run from target/<profile>/deps/<name>, binaries (the benches,
+    // the CLI) from target/<profile>/<name>.
     let exe = std::env::current_exe().unwrap_or_default();
-    // .../target/<profile>/deps/test-binary
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .filter(|p| p.parent().is_some_and(|t| t.ends_with("target")))
-        .unwrap_or_else(|| target_dir().join("debug"))
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
+        dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        dir
+    };
+    if dir.parent().is_some_and(|t| t.ends_with("target")) {
+        dir
+    } else {
+        target_dir().join("debug")
+    }
 }
 
 static BUILD_LOCK: Mutex<()> = Mutex::new(());

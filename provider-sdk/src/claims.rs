@@ -1,7 +1,7 @@
 //! Invocation claims: the wasmbus JWT that binds an invocation's origin,
 //! target, operation and body to a trusted issuer (CONTRACT.md section 6).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -125,9 +125,14 @@ struct Header {
     alg: String,
 }
 
-/// Decodes a JWT and checks its signature against its own `iss`. Does not
-/// check the issuer is trusted, nor what the claims say.
-pub fn decode_jwt(jwt: &str) -> Result<Claims, RpcError> {
+/// A JWT split and decoded, its signature not yet checked.
+struct Parsed<'a> {
+    claims: Claims,
+    signed: &'a str,
+    signature: Vec<u8>,
+}
+
+fn parse_jwt(jwt: &str) -> Result<Parsed<'_>, RpcError> {
     let bad = |why: &str| RpcError::unauthorized(format!("claims: {why}"));
     let mut parts = jwt.split('.');
     let (Some(h), Some(c), Some(s), None) =
@@ -148,21 +153,37 @@ pub fn decode_jwt(jwt: &str) -> Result<Claims, RpcError> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| bad("undecodable claims"))?;
-    let sig = URL_SAFE_NO_PAD
+    let signature = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| bad("undecodable signature"))?;
-    let key =
-        nkeys::KeyPair::from_public_key(&claims.iss).map_err(|_| bad("issuer is not a key"))?;
-    let signed = &jwt[..h.len() + 1 + c.len()];
-    key.verify(signed.as_bytes(), &sig)
-        .map_err(|_| bad("bad signature"))?;
-    Ok(claims)
+    Ok(Parsed {
+        claims,
+        signed: &jwt[..h.len() + 1 + c.len()],
+        signature,
+    })
+}
+
+fn check_signature(p: &Parsed<'_>, key: &nkeys::KeyPair) -> Result<(), RpcError> {
+    key.verify(p.signed.as_bytes(), &p.signature)
+        .map_err(|_| RpcError::unauthorized("claims: bad signature"))
+}
+
+/// Decodes a JWT and checks its signature against its own `iss`. Does not
+/// check the issuer is trusted, nor what the claims say.
+pub fn decode_jwt(jwt: &str) -> Result<Claims, RpcError> {
+    let p = parse_jwt(jwt)?;
+    let key = nkeys::KeyPair::from_public_key(&p.claims.iss)
+        .map_err(|_| RpcError::unauthorized("claims: issuer is not a key"))?;
+    check_signature(&p, &key)?;
+    Ok(p.claims)
 }
 
 /// Checks invocations' claims: trusted issuer, signature, URLs, hash, target,
 /// expiry, clock skew and replay.
 pub struct Verifier {
-    issuers: HashSet<String>,
+    // Keys decoded once: decoding (point decompression) costs as much as a
+    // fifth of a verification.
+    issuers: HashMap<String, nkeys::KeyPair>,
     my_key: String,
     skew_secs: u64,
     window_secs: u64,
@@ -174,7 +195,10 @@ impl Verifier {
     /// how old an `iat` may be, and how long a `jti` is remembered.
     pub fn new(issuers: &[String], my_key: &str, window_secs: u64) -> Self {
         Self {
-            issuers: issuers.iter().cloned().collect(),
+            issuers: issuers
+                .iter()
+                .filter_map(|i| Some((i.clone(), nkeys::KeyPair::from_public_key(i).ok()?)))
+                .collect(),
             my_key: my_key.to_string(),
             skew_secs: 30,
             window_secs: window_secs.max(1),
@@ -188,13 +212,15 @@ impl Verifier {
         if inv.encoded_claims.is_empty() {
             return Err(RpcError::unauthorized("invocation carries no claims"));
         }
-        let claims = decode_jwt(&inv.encoded_claims)?;
-        if !self.issuers.contains(&claims.iss) {
+        let parsed = parse_jwt(&inv.encoded_claims)?;
+        let Some(key) = self.issuers.get(&parsed.claims.iss) else {
             return Err(RpcError::unauthorized(format!(
                 "issuer {} is not a trusted cluster issuer",
-                claims.iss
+                parsed.claims.iss
             )));
-        }
+        };
+        check_signature(&parsed, key)?;
+        let claims = parsed.claims;
         if inv.target.public_key != self.my_key {
             return Err(RpcError::unauthorized(format!(
                 "invocation targets {}, not this provider",

@@ -148,7 +148,8 @@ async fn check_keyvalue(nats_url: &str, t: TargetArgs, without: &[String]) -> Re
     println!("{report}");
     host.delete_chunk_bucket().await?;
     if !report.passed() {
-        std::process::exit(1);
+        // An error, not process::exit: the launched provider is dropped (killed) first.
+        bail!("{} case(s) failed", report.failures().len());
     }
     Ok(())
 }

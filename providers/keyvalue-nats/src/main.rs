@@ -1,0 +1,13 @@
+//! `keyvalue-nats`: the `wasmcloud:keyvalue` contract on NATS JetStream
+//! key-value buckets. See README.md.
+
+mod config;
+mod connections;
+mod error;
+mod keys;
+mod provider;
+mod store;
+
+fn main() -> std::process::ExitCode {
+    provider_sdk::run(provider::NatsKv::default())
+}
