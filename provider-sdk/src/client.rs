@@ -200,3 +200,63 @@ impl RpcClient {
         }
     }
 }
+
+/// Calls one provider as one actor: what the interface crates' typed clients
+/// are built on.
+#[derive(Clone)]
+pub struct ActorClient {
+    rpc: RpcClient,
+    actor: WasmCloudEntity,
+    provider: WasmCloudEntity,
+}
+
+impl ActorClient {
+    /// Calls provider `provider_key` on `link_name` (contract `contract_id`) as `actor`.
+    pub fn new(
+        rpc: RpcClient,
+        actor: &str,
+        provider_key: &str,
+        link_name: &str,
+        contract_id: &str,
+    ) -> Self {
+        Self {
+            rpc,
+            actor: WasmCloudEntity::actor(actor),
+            provider: WasmCloudEntity::provider(provider_key, link_name, contract_id),
+        }
+    }
+
+    /// The underlying client.
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// Calls `operation` with a MessagePack argument and decodes the result.
+    pub async fn call<A, R>(&self, operation: &str, arg: &A) -> Result<R, RpcError>
+    where
+        A: serde::Serialize + ?Sized,
+        R: serde::de::DeserializeOwned,
+    {
+        self.rpc
+            .call_typed(self.actor.clone(), self.provider.clone(), operation, arg)
+            .await
+    }
+
+    /// Calls `operation` with a raw body and an optional timeout.
+    pub async fn call_raw(
+        &self,
+        operation: &str,
+        body: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, RpcError> {
+        self.rpc
+            .call(
+                self.actor.clone(),
+                self.provider.clone(),
+                operation,
+                body,
+                timeout,
+            )
+            .await
+    }
+}

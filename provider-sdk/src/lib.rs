@@ -40,7 +40,7 @@ pub mod wire;
 
 use std::process::ExitCode;
 
-pub use client::RpcClient;
+pub use client::{ActorClient, RpcClient};
 pub use config::ConfigError;
 pub use error::{ErrorCode, RpcError};
 pub use host_data::HostData;

@@ -14,7 +14,7 @@ use httpserver::types::{HttpRequest, HttpResponse};
 use provider_sdk::RpcError;
 use tokio::sync::mpsc;
 
-use super::{Case, CaseFuture};
+use super::{cases, owned_pairs, pairs};
 use crate::ensure_eq;
 use crate::host::{ActorHandle, Host, ProviderRef};
 use crate::http1::{self, Response};
@@ -52,10 +52,7 @@ impl HttpSuite {
         Self {
             host,
             provider: provider.clone(),
-            base_values: base_values
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            base_values: owned_pairs(base_values),
             issuers,
         }
     }
@@ -89,11 +86,7 @@ impl HttpSuite {
             .await?;
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let mut all: Vec<(&str, &str)> = self
-            .base_values
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut all = pairs(&self.base_values, &[]);
         all.push(("address", &addr));
         all.extend_from_slice(values);
         self.host.link_actor(&self.provider, &actor, &all).await?;
@@ -148,20 +141,8 @@ async fn req(
     http1::request(&s.addr, method, target, headers, body).await
 }
 
-macro_rules! cases {
-    ($($name:ident: $checks:literal),* $(,)?) => {
-        /// Every case of the suite.
-        pub const CASES: &[Case<HttpSuite>] = &[
-            $(Case {
-                name: stringify!($name),
-                checks: $checks,
-                run: |c| -> CaseFuture<'_> { Box::pin($name(c)) },
-            }),*
-        ];
-    };
-}
-
 cases! {
+    HttpSuite;
     get_with_query_string_reaches_the_actor: "GET path and raw query string arrive unchanged; the body comes back with 200",
     every_method_is_forwarded: "GET, POST, PUT, DELETE and PATCH arrive with their method",
     repeated_request_headers_arrive_as_a_list: "a header sent twice arrives as one name with both values",

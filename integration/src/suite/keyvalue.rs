@@ -12,7 +12,7 @@ use keyvalue::error::{NO_SUCH_STORE, NOT_AN_INTEGER, UNSUPPORTED, WRONG_TYPE};
 use keyvalue::{Capabilities, KeyValueClient};
 use provider_sdk::{ErrorCode, RpcError};
 
-use super::{Case, CaseFuture, eventually};
+use super::{cases, eventually};
 use crate::ensure_eq;
 use crate::host::{Host, ProviderRef};
 
@@ -131,20 +131,8 @@ fn expect_code<T: std::fmt::Debug>(r: Result<T, RpcError>, codes: &[&str]) -> Re
 
 const NOT_SUPPORTED: [&str; 2] = [UNSUPPORTED, "unknown-operation"];
 
-macro_rules! cases {
-    ($($name:ident: $checks:literal),* $(,)?) => {
-        /// Every case of the suite.
-        pub const CASES: &[Case<KvSuite>] = &[
-            $(Case {
-                name: stringify!($name),
-                checks: $checks,
-                run: |c| -> CaseFuture<'_> { Box::pin($name(c)) },
-            }),*
-        ];
-    };
-}
-
 cases! {
+    KvSuite;
     set_then_get: "KeyValue.Set then KeyValue.Get returns the value",
     get_missing_key_returns_none: "KeyValue.Get of a missing key is exists=false, not an error",
     set_overwrites_the_previous_value: "a second Set replaces the value",

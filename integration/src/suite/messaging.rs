@@ -12,7 +12,7 @@ use messaging::types::{Headers, PubMessage, SubMessage};
 use provider_sdk::RpcError;
 use tokio::sync::mpsc;
 
-use super::{Case, CaseFuture};
+use super::{cases, code_of, owned_pairs, pairs};
 use crate::ensure_eq;
 use crate::host::{ActorHandle, Host, ProviderRef};
 
@@ -63,10 +63,7 @@ impl MessagingSuite {
             host,
             provider: provider.clone(),
             app,
-            base_values: base_values
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            base_values: owned_pairs(base_values),
             issuers,
             client,
             ns: format!("suite.{}", uuid::Uuid::new_v4().simple()),
@@ -95,11 +92,7 @@ impl MessagingSuite {
                 }
             })
             .await?;
-        let mut values: Vec<(&str, &str)> = self
-            .base_values
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut values = pairs(&self.base_values, &[]);
         values.push(("SUBSCRIPTION", subscriptions));
         self.host
             .link_actor(&self.provider, &actor, &values)
@@ -134,27 +127,8 @@ async fn next(
         .context("delivery channel closed")
 }
 
-fn code_of<T: std::fmt::Debug>(r: Result<T, RpcError>) -> Result<String> {
-    match r {
-        Ok(v) => bail!("expected an error, got Ok({v:?})"),
-        Err(e) => Ok(e.code.as_str().to_string()),
-    }
-}
-
-macro_rules! cases {
-    ($($name:ident: $checks:literal),* $(,)?) => {
-        /// Every case of the suite.
-        pub const CASES: &[Case<MessagingSuite>] = &[
-            $(Case {
-                name: stringify!($name),
-                checks: $checks,
-                run: |c| -> CaseFuture<'_> { Box::pin($name(c)) },
-            }),*
-        ];
-    };
-}
-
 cases! {
+    MessagingSuite;
     publish_is_seen_by_a_plain_subscriber: "Messaging.Publish reaches a plain NATS subscriber with subject and body",
     publish_carries_reply_to: "replyTo of Messaging.Publish arrives as the message's reply subject",
     request_gets_the_reply_of_a_plain_responder: "Messaging.Request returns a plain responder's reply body",

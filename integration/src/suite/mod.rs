@@ -140,6 +140,50 @@ where
     }
 }
 
+/// Declares a suite's table: `cases!(Ctx; name: "what it checks", …)` makes
+/// `pub const CASES: &[Case<Ctx>]`, one entry per `async fn name(&Ctx)`.
+macro_rules! cases {
+    ($ctx:ty; $($name:ident: $checks:literal),* $(,)?) => {
+        /// Every case of the suite.
+        pub const CASES: &[$crate::suite::Case<$ctx>] = &[
+            $($crate::suite::Case {
+                name: stringify!($name),
+                checks: $checks,
+                run: |c| -> $crate::suite::CaseFuture<'_> { Box::pin($name(c)) },
+            }),*
+        ];
+    };
+}
+pub(crate) use cases;
+
+/// The code of an expected error (fails when the call succeeded).
+pub fn code_of<T>(r: Result<T, provider_sdk::RpcError>) -> anyhow::Result<String> {
+    match r {
+        Ok(_) => anyhow::bail!("expected an error, got a value"),
+        Err(e) => Ok(e.code.as_str().to_string()),
+    }
+}
+
+/// Owned copies of `(key, value)` pairs.
+pub fn owned_pairs(values: &[(&str, &str)]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Borrowed views of owned pairs, with `extra` appended.
+pub fn pairs<'a>(
+    owned: &'a [(String, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
 /// Asserts in a case: `ensure!(cond, "message")` returns an error when false.
 #[macro_export]
 macro_rules! ensure_eq {

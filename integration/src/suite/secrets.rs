@@ -11,12 +11,11 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use base64::Engine;
 use futures_util::StreamExt;
-use provider_sdk::RpcError;
 use secrets::SecretsClient;
 use secrets::error::{ACCESS_DENIED, NOT_FOUND};
 use secrets::types::SecretValue;
 
-use super::{Case, CaseFuture};
+use super::{cases, code_of, owned_pairs, pairs};
 use crate::ensure_eq;
 use crate::host::{Host, ProviderRef};
 use crate::vault::VaultFixture;
@@ -43,10 +42,7 @@ impl SecretsSuite {
             host,
             provider: provider.clone(),
             vault,
-            base_values: base_values
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            base_values: owned_pairs(base_values),
             ns: format!("suite-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
         }
     }
@@ -58,11 +54,7 @@ impl SecretsSuite {
     /// A client for a fresh actor linked with `allowed_paths` (none: no allow-list at all).
     pub async fn client(&self, allowed_paths: Option<&str>) -> Result<SecretsClient> {
         let actor = crate::new_actor();
-        let mut values: Vec<(&str, &str)> = self
-            .base_values
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut values = pairs(&self.base_values, &[]);
         if let Some(p) = allowed_paths {
             values.push(("allowed_paths", p));
         }
@@ -94,27 +86,8 @@ impl SecretsSuite {
     }
 }
 
-fn code_of<T>(r: Result<T, RpcError>) -> Result<String> {
-    match r {
-        Ok(_) => bail!("expected an error, got a value"),
-        Err(e) => Ok(e.code.as_str().to_string()),
-    }
-}
-
-macro_rules! cases {
-    ($($name:ident: $checks:literal),* $(,)?) => {
-        /// Every case of the suite.
-        pub const CASES: &[Case<SecretsSuite>] = &[
-            $(Case {
-                name: stringify!($name),
-                checks: $checks,
-                run: |c| -> CaseFuture<'_> { Box::pin($name(c)) },
-            }),*
-        ];
-    };
-}
-
 cases! {
+    SecretsSuite;
     string_field_is_returned: "a string field of an allowed secret opens to {string}",
     whole_secret_without_field_is_json_text: "no field returns every field as the text of a JSON object",
     binary_value_is_returned_as_bytes: "a {\"base64\": …} field opens to {bytes} with every byte value",

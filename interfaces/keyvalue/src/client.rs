@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use provider_sdk::{RpcClient, RpcError, WasmCloudEntity};
+use provider_sdk::{ActorClient, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
@@ -13,18 +13,14 @@ use crate::types::*;
 /// Calls one keyvalue provider as one actor.
 #[derive(Clone)]
 pub struct KeyValueClient {
-    rpc: RpcClient,
-    actor: WasmCloudEntity,
-    provider: WasmCloudEntity,
+    inner: ActorClient,
 }
 
 impl KeyValueClient {
     /// A client calling `provider` (key, link name) as `actor` over `rpc`.
     pub fn new(rpc: RpcClient, actor: &str, provider_key: &str, link_name: &str) -> Self {
         Self {
-            rpc,
-            actor: WasmCloudEntity::actor(actor),
-            provider: WasmCloudEntity::provider(provider_key, link_name, crate::CONTRACT_ID),
+            inner: ActorClient::new(rpc, actor, provider_key, link_name, crate::CONTRACT_ID),
         }
     }
 
@@ -34,9 +30,7 @@ impl KeyValueClient {
         operation: &str,
         arg: &A,
     ) -> Result<R, RpcError> {
-        self.rpc
-            .call_typed(self.actor.clone(), self.provider.clone(), operation, arg)
-            .await
+        self.inner.call(operation, arg).await
     }
 
     /// `KeyValue.Get`: the value, `None` when absent.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use provider_sdk::wire::{deserialize_reply, serialize};
-use provider_sdk::{ProviderContext, RpcClient, RpcError, WasmCloudEntity};
+use provider_sdk::{ActorClient, ProviderContext, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -18,18 +18,14 @@ pub const REQUEST_GRACE: Duration = Duration::from_secs(2);
 /// Calls one messaging provider as one actor.
 #[derive(Clone)]
 pub struct MessagingClient {
-    rpc: RpcClient,
-    actor: WasmCloudEntity,
-    provider: WasmCloudEntity,
+    inner: ActorClient,
 }
 
 impl MessagingClient {
     /// A client calling `provider` (key, link name) as `actor` over `rpc`.
     pub fn new(rpc: RpcClient, actor: &str, provider_key: &str, link_name: &str) -> Self {
         Self {
-            rpc,
-            actor: WasmCloudEntity::actor(actor),
-            provider: WasmCloudEntity::provider(provider_key, link_name, crate::CONTRACT_ID),
+            inner: ActorClient::new(rpc, actor, provider_key, link_name, crate::CONTRACT_ID),
         }
     }
 
@@ -39,9 +35,7 @@ impl MessagingClient {
         operation: &str,
         arg: &A,
     ) -> Result<R, RpcError> {
-        self.rpc
-            .call_typed(self.actor.clone(), self.provider.clone(), operation, arg)
-            .await
+        self.inner.call(operation, arg).await
     }
 
     /// `Messaging.Publish` of `body` on `subject`, with an optional reply subject.
@@ -87,18 +81,12 @@ impl MessagingClient {
     /// timeout when it is 0).
     pub async fn request_message(&self, msg: &RequestMessage) -> Result<ReplyMessage, RpcError> {
         let wait = match msg.timeout_ms {
-            0 => self.rpc.timeout(),
+            0 => self.inner.rpc().timeout(),
             ms => Duration::from_millis(ms.into()),
         };
         let body = self
-            .rpc
-            .call(
-                self.actor.clone(),
-                self.provider.clone(),
-                ops::REQUEST,
-                serialize(msg)?,
-                Some(wait + REQUEST_GRACE),
-            )
+            .inner
+            .call_raw(ops::REQUEST, serialize(msg)?, Some(wait + REQUEST_GRACE))
             .await?;
         deserialize_reply(&body)
     }

@@ -1,6 +1,6 @@
 //! A typed client: what an actor (or a test) calls a secrets provider with.
 
-use provider_sdk::{RpcClient, RpcError, WasmCloudEntity};
+use provider_sdk::{ActorClient, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -10,18 +10,14 @@ use crate::types::{GetRequest, GetResponse, SecretValue};
 /// Calls one secrets provider as one actor.
 #[derive(Clone)]
 pub struct SecretsClient {
-    rpc: RpcClient,
-    actor: WasmCloudEntity,
-    provider: WasmCloudEntity,
+    inner: ActorClient,
 }
 
 impl SecretsClient {
     /// A client calling `provider` (key, link name) as `actor` over `rpc`.
     pub fn new(rpc: RpcClient, actor: &str, provider_key: &str, link_name: &str) -> Self {
         Self {
-            rpc,
-            actor: WasmCloudEntity::actor(actor),
-            provider: WasmCloudEntity::provider(provider_key, link_name, crate::CONTRACT_ID),
+            inner: ActorClient::new(rpc, actor, provider_key, link_name, crate::CONTRACT_ID),
         }
     }
 
@@ -31,9 +27,7 @@ impl SecretsClient {
         operation: &str,
         arg: &A,
     ) -> Result<R, RpcError> {
-        self.rpc
-            .call_typed(self.actor.clone(), self.provider.clone(), operation, arg)
-            .await
+        self.inner.call(operation, arg).await
     }
 
     /// `Secrets.Get`: the value of `key` (one `field`, or all of them as a JSON
