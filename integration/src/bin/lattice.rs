@@ -2,17 +2,22 @@
 //!
 //! - `lattice demo` launches the SDK's example provider as a host would,
 //!   links an actor to it, calls it over signed lattice RPC and prints every step.
-//! - `lattice check keyvalue …` runs the keyvalue contract suite against any
-//!   provider: one this command launches (`--launch BINARY`), or one already
-//!   on a lattice (`--lattice`, `--provider-key`, and `--cluster-seed` of an
-//!   issuer it trusts).
+//! - `lattice check {keyvalue,messaging,httpserver,secrets} …` runs a contract
+//!   suite against any provider: one this command launches (`--launch
+//!   BINARY`), or one already on a lattice (`--lattice`, `--provider-key`, and
+//!   `--cluster-seed` of an issuer it trusts).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use integration::suite::httpserver::HttpSuite;
 use integration::suite::keyvalue::KvSuite;
+use integration::suite::messaging::MessagingSuite;
+use integration::suite::secrets::SecretsSuite;
+use integration::vault::VaultFixture;
 use integration::{Host, ProviderRef, echo_provider, new_actor};
 
 #[derive(Parser)]
@@ -52,6 +57,34 @@ enum Suite {
         #[arg(long, value_delimiter = ',')]
         without: Vec<String>,
     },
+    /// The wasmcloud:messaging suite (plain NATS peers on the application NATS).
+    Messaging {
+        #[command(flatten)]
+        target: Box<TargetArgs>,
+        /// NATS the plain peers use: the one the provider's links talk to
+        /// (default: the lattice NATS).
+        #[arg(long)]
+        app_nats_url: Option<String>,
+    },
+    /// The wasmcloud:httpserver suite (plain HTTP/1.1 to 127.0.0.1).
+    Httpserver {
+        #[command(flatten)]
+        target: Box<TargetArgs>,
+    },
+    /// The wasmcloud:secrets suite (seeds secrets in a Vault KV v2 mount).
+    Secrets {
+        #[command(flatten)]
+        target: Box<TargetArgs>,
+        /// Vault address the suite writes secrets to (`127.0.0.1:8200`).
+        #[arg(long)]
+        vault_addr: String,
+        /// A Vault token allowed to write under the mount.
+        #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+        vault_token: String,
+        /// The KV v2 mount.
+        #[arg(long, default_value = "secret")]
+        vault_mount: String,
+    },
 }
 
 #[derive(Args)]
@@ -90,9 +123,126 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => demo(&cli.nats_url).await,
-        Command::Check {
-            suite: Suite::Keyvalue { target, without },
-        } => check_keyvalue(&cli.nats_url, *target, &without).await,
+        Command::Check { suite } => check(&cli.nats_url, suite).await,
+    }
+}
+
+/// A provider under test: launched here, or already on a lattice.
+struct UnderTest {
+    host: Arc<Host>,
+    pref: ProviderRef,
+    issuers: Vec<String>,
+    values: Vec<(String, String)>,
+    _proc: Option<integration::ProviderProcess>,
+}
+
+impl UnderTest {
+    async fn connect(nats_url: &str, t: &TargetArgs, contract: &str) -> Result<Self> {
+        let values: Vec<(String, String)> = t
+            .link_values
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .with_context(|| format!("--link wants KEY=VALUE, got {kv:?}"))
+            })
+            .collect::<Result<_>>()?;
+        match (&t.launch, &t.lattice, &t.provider_key) {
+            (Some(bin), _, _) => {
+                let host = Host::new(nats_url).await?;
+                let mut hd = host.host_data(&t.link_name);
+                hd.config_json = t.config_json.clone();
+                let pref = ProviderRef::new(&hd.provider_key, &t.link_name, contract);
+                let proc = host.launch(bin, hd).await?;
+                // A launched provider signs its calls to actors with this host's key.
+                let issuers = vec![host.cluster_key().public_key()];
+                Ok(Self {
+                    host: Arc::new(host),
+                    pref,
+                    issuers,
+                    values,
+                    _proc: Some(proc),
+                })
+            }
+            (None, Some(lattice), Some(key)) => {
+                let seed = t
+                    .cluster_seed
+                    .as_deref()
+                    .context("--cluster-seed (or LATTICE_CLUSTER_SEED) is needed to sign calls")?;
+                let kp = nkeys::KeyPair::from_seed(seed)
+                    .context("--cluster-seed is not a valid seed")?;
+                let host = Host::with_cluster_key(nats_url, lattice, kp).await?;
+                let pref = ProviderRef::new(key, &t.link_name, contract);
+                Ok(Self {
+                    host: Arc::new(host),
+                    pref,
+                    issuers: Vec::new(),
+                    values,
+                    _proc: None,
+                })
+            }
+            _ => bail!("give --launch BINARY, or --lattice and --provider-key"),
+        }
+    }
+
+    fn values(&self) -> Vec<(&str, &str)> {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+fn finish(report: integration::suite::Report) -> Result<()> {
+    println!("{report}");
+    if !report.passed() {
+        // An error, not process::exit: the launched provider is dropped (killed) first.
+        bail!("{} case(s) failed", report.failures().len());
+    }
+    Ok(())
+}
+
+async fn check(nats_url: &str, suite: Suite) -> Result<()> {
+    match suite {
+        Suite::Keyvalue { target, without } => check_keyvalue(nats_url, *target, &without).await,
+        Suite::Messaging {
+            target,
+            app_nats_url,
+        } => {
+            let u = UnderTest::connect(nats_url, &target, messaging::CONTRACT_ID).await?;
+            let app = app_nats_url.unwrap_or_else(|| nats_url.to_string());
+            let s = MessagingSuite::link(
+                u.host.clone(),
+                &u.pref,
+                &app,
+                &u.values(),
+                u.issuers.clone(),
+            )
+            .await?;
+            finish(s.run(&target.label, target.filter.as_deref()).await)
+        }
+        Suite::Httpserver { target } => {
+            let u = UnderTest::connect(nats_url, &target, httpserver::CONTRACT_ID).await?;
+            let s = HttpSuite::new(u.host.clone(), &u.pref, &u.values(), u.issuers.clone());
+            let report = s.run(&target.label, target.filter.as_deref()).await;
+            u.host.delete_chunk_bucket().await?;
+            finish(report)
+        }
+        Suite::Secrets {
+            target,
+            vault_addr,
+            vault_token,
+            vault_mount,
+        } => {
+            let u = UnderTest::connect(nats_url, &target, secrets::CONTRACT_ID).await?;
+            let vault = VaultFixture {
+                addr: vault_addr,
+                token: vault_token,
+                mount: vault_mount,
+            };
+            let s = SecretsSuite::new(u.host.clone(), &u.pref, vault, &u.values());
+            finish(s.run(&target.label, target.filter.as_deref()).await)
+        }
     }
 }
 
@@ -107,51 +257,12 @@ async fn check_keyvalue(nats_url: &str, t: TargetArgs, without: &[String]) -> Re
             other => bail!("unknown capability {other:?} (ttl, cas, collections, buckets)"),
         }
     }
-    let values: Vec<(String, String)> = t
-        .link_values
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("--link wants KEY=VALUE, got {kv:?}"))
-        })
-        .collect::<Result<_>>()?;
-    let values: Vec<(&str, &str)> = values
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-
-    let (host, pref, _proc) = match (&t.launch, &t.lattice, &t.provider_key) {
-        (Some(bin), _, _) => {
-            let host = Host::new(nats_url).await?;
-            let mut hd = host.host_data(&t.link_name);
-            hd.config_json = t.config_json.clone();
-            let pref = ProviderRef::new(&hd.provider_key, &t.link_name, keyvalue::CONTRACT_ID);
-            let proc = host.launch(bin, hd).await?;
-            (host, pref, Some(proc))
-        }
-        (None, Some(lattice), Some(key)) => {
-            let seed = t
-                .cluster_seed
-                .as_deref()
-                .context("--cluster-seed (or LATTICE_CLUSTER_SEED) is needed to sign calls")?;
-            let kp =
-                nkeys::KeyPair::from_seed(seed).context("--cluster-seed is not a valid seed")?;
-            let host = Host::with_cluster_key(nats_url, lattice, kp).await?;
-            let pref = ProviderRef::new(key, &t.link_name, keyvalue::CONTRACT_ID);
-            (host, pref, None)
-        }
-        _ => bail!("give --launch BINARY, or --lattice and --provider-key"),
-    };
-    let suite = KvSuite::link(&host, &pref, &values, caps).await?;
+    let u = UnderTest::connect(nats_url, &t, keyvalue::CONTRACT_ID).await?;
+    let suite = KvSuite::link(&u.host, &u.pref, &u.values(), caps).await?;
     let report = suite.run(&t.label, t.filter.as_deref()).await;
-    println!("{report}");
-    host.delete_chunk_bucket().await?;
-    if !report.passed() {
-        // An error, not process::exit: the launched provider is dropped (killed) first.
-        bail!("{} case(s) failed", report.failures().len());
-    }
-    Ok(())
+    suite.cleanup().await?;
+    u.host.delete_chunk_bucket().await?;
+    finish(report)
 }
 
 async fn demo(nats_url: &str) -> Result<()> {
