@@ -1,60 +1,19 @@
 #![allow(clippy::unwrap_used)]
 //! The lattice contract end to end, against the SDK's example provider (echo)
-//! and a real NATS with JetStream. Each test owns a fresh lattice.
+//! and a real NATS with JetStream: claims, envelopes, links, chunking, test
+//! mode, calls to actors. Each test owns a fresh lattice.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::*;
 use futures_util::StreamExt;
-use integration::{Host, ProviderProcess, ProviderRef, echo_provider, new_actor};
+use integration::{Host, ProviderRef, echo_provider, new_actor};
 use provider_sdk::claims::{self, decode_jwt, encode_jwt};
 use provider_sdk::secret::SealedBytes;
 use provider_sdk::wire::{self, InvocationResponse};
-use provider_sdk::{ErrorCode, HostData, Invocation, RpcError, WasmCloudEntity};
-
-const CONTRACT: &str = "example:echo";
-
-struct Echo {
-    host: Host,
-    proc: ProviderProcess,
-    pref: ProviderRef,
-    actor: String,
-}
-
-async fn echo_with(tweak: impl FnOnce(&mut HostData)) -> Echo {
-    let host = Host::for_tests().await.unwrap();
-    let mut hd = host.host_data("default");
-    tweak(&mut hd);
-    let pref = ProviderRef::new(&hd.provider_key, &hd.link_name, CONTRACT);
-    let proc = host.launch(&echo_provider().unwrap(), hd).await.unwrap();
-    let actor = new_actor();
-    host.link_actor(&pref, &actor, &[("prefix", "> ")])
-        .await
-        .unwrap();
-    Echo {
-        host,
-        proc,
-        pref,
-        actor,
-    }
-}
-
-async fn echo() -> Echo {
-    echo_with(|_| {}).await
-}
-
-fn code(r: Result<Vec<u8>, RpcError>) -> ErrorCode {
-    match r {
-        Ok(body) => panic!("expected an error, got {} bytes", body.len()),
-        Err(e) => e.code,
-    }
-}
-
-async fn assert_healthy(e: &Echo) {
-    let h = e.host.health(&e.pref).await.unwrap();
-    assert!(h.healthy, "provider unhealthy: {:?}", h.message);
-}
+use provider_sdk::{ErrorCode, RpcError, WasmCloudEntity};
 
 #[tokio::test]
 async fn linked_actor_call_round_trips_through_the_lattice() {
@@ -86,20 +45,6 @@ async fn unlinked_actor_gets_not_linked_and_deleted_link_stops_serving() {
 }
 
 /// A correctly signed invocation from the echo fixture's actor, before tampering.
-async fn signed(e: &Echo, op: &str, msg: &[u8]) -> Invocation {
-    e.host
-        .rpc()
-        .prepare(
-            WasmCloudEntity::actor(&e.actor),
-            e.pref.entity(),
-            op,
-            msg.to_vec(),
-            None,
-        )
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn forged_claims_are_unauthorized_and_the_provider_stays_up() {
     let e = echo().await;
@@ -234,182 +179,6 @@ async fn eight_mib_body_round_trips_chunked_both_ways_and_the_store_is_left_empt
 
 /// Publishes `n` signed `Echo.Delay(ms)` invocations with replies to one
 /// inbox, flushed, so they are on the wire before whatever the caller sends next.
-async fn publish_delays(e: &Echo, n: usize, ms: u32) -> async_nats::Subscriber {
-    let nats = e.host.nats();
-    let inbox = nats.new_inbox();
-    let replies = nats.subscribe(inbox.clone()).await.unwrap();
-    let subject =
-        provider_sdk::subjects::provider_rpc(e.host.lattice(), &e.pref.key, &e.pref.link_name);
-    for _ in 0..n {
-        let inv = signed(e, "Echo.Delay", &wire::serialize(&ms).unwrap()).await;
-        nats.publish_with_reply(
-            subject.clone(),
-            inbox.clone(),
-            wire::serialize(&inv).unwrap().into(),
-        )
-        .await
-        .unwrap();
-    }
-    nats.flush().await.unwrap();
-    replies
-}
-
-async fn collect(
-    replies: &mut async_nats::Subscriber,
-    n: usize,
-    within: Duration,
-) -> Vec<(Instant, Result<Vec<u8>, RpcError>)> {
-    let mut out = Vec::new();
-    let deadline = Instant::now() + within;
-    while out.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Some(m)) = tokio::time::timeout(left, replies.next()).await else {
-            panic!("only {} of {n} replies within {within:?}", out.len());
-        };
-        let resp: InvocationResponse = wire::deserialize(&m.payload).unwrap();
-        let r = match resp.error {
-            Some(err) => Err(RpcError::from_wire(&err)),
-            None => Ok(resp.msg),
-        };
-        out.push((Instant::now(), r));
-    }
-    out
-}
-
-#[tokio::test]
-async fn shutdown_answers_all_fifty_in_flight_calls_then_exits_zero() {
-    let mut e = echo().await;
-    let mut replies = publish_delays(&e, 50, 300).await;
-    e.host.shutdown(&e.pref, None, Some(10_000)).await.unwrap();
-    let answers = collect(&mut replies, 50, Duration::from_secs(5)).await;
-    let failed: Vec<_> = answers.iter().filter(|(_, r)| r.is_err()).collect();
-    assert!(failed.is_empty(), "failed: {failed:?}");
-    let status = e.proc.wait(Duration::from_secs(10)).await.unwrap();
-    assert!(status.success(), "exit: {status}");
-}
-
-#[tokio::test]
-async fn max_inflight_reached_answers_overloaded_at_once_and_nothing_hangs() {
-    let e = echo_with(|hd| hd.max_inflight = Some(4)).await;
-    let mut replies = publish_delays(&e, 12, 1500).await;
-    let answers = collect(&mut replies, 12, Duration::from_secs(10)).await;
-    let overloaded: Vec<_> = answers
-        .iter()
-        .filter(|(_, r)| matches!(r, Err(e) if e.code == ErrorCode::Overloaded))
-        .collect();
-    let ok: Vec<_> = answers.iter().filter(|(_, r)| r.is_ok()).collect();
-    assert_eq!(ok.len(), 4, "{answers:?}");
-    assert_eq!(overloaded.len(), 8, "{answers:?}");
-    let first_ok = ok.iter().map(|(t, _)| *t).min().unwrap();
-    assert!(
-        overloaded.iter().all(|(t, _)| *t < first_ok),
-        "overloaded answers must not wait for the slow calls"
-    );
-}
-
-#[tokio::test]
-async fn replacing_an_instance_under_load_fails_no_call() {
-    let host = Host::for_tests().await.unwrap();
-    let actor = new_actor();
-    let mut hd_a = host.host_data("default");
-    let pref = ProviderRef::new(&hd_a.provider_key, "default", CONTRACT);
-    hd_a.link_definitions = vec![host.link(&pref, &actor, &[("prefix", "")])];
-    let mut hd_b = hd_a.clone();
-    hd_b.instance_id = "instance-b".into();
-    let instance_a = hd_a.instance_id.clone();
-    let bin = echo_provider().unwrap();
-    let mut a = host.launch(&bin, hd_a).await.unwrap();
-    let _b = host.launch(&bin, hd_b).await.unwrap();
-    let host = Arc::new(host);
-
-    const CALLS: usize = 3000;
-    const WORKERS: usize = 16;
-    let done = Arc::new(AtomicUsize::new(0));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let started = Arc::new(tokio::sync::Notify::new());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut workers = Vec::new();
-    for w in 0..WORKERS {
-        let (host, pref, actor, done, failures, started) = (
-            host.clone(),
-            pref.clone(),
-            actor.clone(),
-            done.clone(),
-            failures.clone(),
-            started.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            for i in (w..CALLS).step_by(WORKERS) {
-                if Instant::now() > deadline {
-                    break;
-                }
-                let body = wire::serialize(&2u32).unwrap();
-                match host.call(&pref, &actor, "Echo.Delay", body).await {
-                    Ok(_) => {}
-                    Err(e) => failures.lock().unwrap().push(format!("call {i}: {e}")),
-                }
-                if done.fetch_add(1, Ordering::SeqCst) + 1 == CALLS / 5 {
-                    started.notify_one();
-                }
-            }
-        }));
-    }
-    // Replace instance A once a fifth of the load has gone through.
-    started.notified().await;
-    host.shutdown(&pref, Some(&instance_a), Some(5000))
-        .await
-        .unwrap();
-    let status = a.wait(Duration::from_secs(10)).await.unwrap();
-    assert!(status.success(), "instance A exit: {status}");
-    for w in workers {
-        w.await.unwrap();
-    }
-    let failures = failures.lock().unwrap().clone();
-    assert_eq!(
-        done.load(Ordering::SeqCst),
-        CALLS,
-        "load loop hit its time bound"
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
-    assert!(host.health(&pref).await.unwrap().healthy);
-}
-
-#[tokio::test]
-async fn garbage_on_stdin_exits_nonzero_with_one_clear_line() {
-    let bin = echo_provider().unwrap();
-    let host = Host::for_tests().await.unwrap();
-    let mut missing_field = host.host_data("default");
-    missing_field.provider_key = "not-a-key".into();
-    let mut unreachable = host.host_data("default");
-    unreachable.lattice_rpc_url = "127.0.0.1:1".into();
-    unreachable.lattice_rpc_user_seed = nkeys::KeyPair::new_user().seed().unwrap();
-    let cases = [
-        ("%%% garbage %%%".to_string(), "not valid base64"),
-        (
-            "eyJub3QiOiJob3N0IGRhdGEifQ".to_string(),
-            "not valid JSON host data",
-        ),
-        (missing_field.encode(), "provider_key"),
-        (unreachable.encode(), "NATS unreachable"),
-    ];
-    for (line, expect) in cases {
-        let mut p = ProviderProcess::spawn_raw(&bin, &line, &[]).await.unwrap();
-        let status = p.wait(Duration::from_secs(15)).await.unwrap();
-        assert!(!status.success(), "{expect}: exited 0");
-        let out = p.output();
-        let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{expect}: {out}");
-        assert!(lines[0].starts_with("error: "), "{out}");
-        assert!(lines[0].contains(expect), "{expect}: {out}");
-        assert!(!out.contains("panicked") && !out.contains("SU"), "{out}");
-    }
-}
-
 #[tokio::test]
 async fn link_changes_apply_live_and_invalid_ones_keep_the_old_link() {
     let e = echo().await;
@@ -571,46 +340,6 @@ async fn provider_calls_actors_with_signed_invocations() {
 }
 
 #[tokio::test]
-async fn provider_survives_a_lattice_nats_restart_without_restarting() {
-    let mut nats = integration::servers::NatsServer::start().unwrap();
-    let host = Host::new(&nats.url()).await.unwrap();
-    let mut hd = host.host_data("default");
-    let pref = ProviderRef::new(&hd.provider_key, "default", CONTRACT);
-    let actor = new_actor();
-    hd.link_definitions = vec![host.link(&pref, &actor, &[("prefix", "")])];
-    let mut proc = host.launch(&echo_provider().unwrap(), hd).await.unwrap();
-    let pid = proc.pid();
-    assert_eq!(
-        host.call(&pref, &actor, "Echo.Echo", b"1".to_vec())
-            .await
-            .unwrap(),
-        b"1"
-    );
-
-    nats.restart().unwrap();
-    // Both sides reconnect on their own; calls work again within a bounded time.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match host.call(&pref, &actor, "Echo.Echo", b"2".to_vec()).await {
-            Ok(out) => {
-                assert_eq!(out, b"2");
-                break;
-            }
-            Err(e) if Instant::now() < deadline => {
-                assert!(
-                    matches!(e.code, ErrorCode::Unavailable | ErrorCode::Timeout),
-                    "{e}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("not back within 20 s: {e}"),
-        }
-    }
-    assert!(proc.try_status().is_none(), "provider exited");
-    assert_eq!(proc.pid(), pid);
-}
-
-#[tokio::test]
 async fn config_put_is_answered_even_when_the_provider_has_no_live_config() {
     let e = echo().await;
     let subject = provider_sdk::subjects::provider_control(
@@ -633,21 +362,4 @@ async fn config_put_is_answered_even_when_the_provider_has_no_live_config() {
             .contains("no live provider-wide configuration")
     );
     assert_healthy(&e).await;
-}
-
-#[tokio::test]
-async fn private_openbao_dev_server_starts_and_stores_versions() {
-    // The Vault fixture the secrets suite seeds secrets with.
-    let vault = integration::vault::VaultServer::start().await.unwrap();
-    let v1 = vault
-        .fixture
-        .put("app/db", serde_json::json!({"password": "one"}))
-        .await
-        .unwrap();
-    let v2 = vault
-        .fixture
-        .put("app/db", serde_json::json!({"password": "two"}))
-        .await
-        .unwrap();
-    assert_eq!((v1, v2), (1, 2));
 }

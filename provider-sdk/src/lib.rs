@@ -28,6 +28,7 @@ pub mod claims;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod control;
 pub mod error;
 pub mod host_data;
 pub mod links;
