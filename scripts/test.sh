@@ -12,4 +12,12 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== build binaries the tests launch"
 cargo build --workspace --bins --examples --quiet
 echo "== cargo test"
-cargo test --workspace --quiet "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --quiet "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole workspace (cargo prints one per test binary,
+# the last often a doc-test binary with nothing in it).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
