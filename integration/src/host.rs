@@ -409,7 +409,9 @@ impl Host {
             .nats
             .subscribe(subjects::actor_rpc(&self.lattice, actor_key))
             .await?;
-        self.nats.flush().await?;
+        subjects::server_sync(&self.nats, Duration::from_secs(10))
+            .await
+            .map_err(anyhow::Error::msg)?;
         let nats = self.nats.clone();
         let chunks = Arc::new(ChunkStore::new(self.nats.clone(), &self.lattice));
         let handler = Arc::new(handler);

@@ -186,7 +186,9 @@ pub async fn serve<P: Provider>(mut provider: P, hd: HostData) -> Result<(), Sta
         .subscribe(format!("{rpc_subject}.>"))
         .await
         .map_err(|e| nats_err(e.to_string()))?;
-    nats.flush().await.map_err(|e| nats_err(e.to_string()))?;
+    subjects::server_sync(&nats, Duration::from_secs(10))
+        .await
+        .map_err(nats_err)?;
 
     for ld in initial_links {
         if let Err(e) = rt.put_link(ld).await {

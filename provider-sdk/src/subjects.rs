@@ -58,3 +58,32 @@ pub mod control {
     /// Extension: provider config, applied live.
     pub const CONFIG_PUT: &str = "config.put";
 }
+
+/// Waits until the NATS server has processed everything this connection
+/// sent before: a message to a fresh inbox, subscribed on the same
+/// connection, comes back only after the server applied the earlier
+/// operations (subscriptions included). `Client::flush` only empties the
+/// socket buffer; use this before telling another party "subscribed".
+pub async fn server_sync(
+    client: &async_nats::Client,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    use futures_util::StreamExt;
+    let inbox = client.new_inbox();
+    let mut sub = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    client.flush().await.map_err(|e| e.to_string())?;
+    match tokio::time::timeout(timeout, sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("connection closed".into()),
+        Err(_) => Err(format!(
+            "no round trip to the NATS server within {timeout:?}"
+        )),
+    }
+}

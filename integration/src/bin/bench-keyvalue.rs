@@ -147,7 +147,9 @@ async fn responder(
     let redis = redis::Client::open(redis_url)?;
     let conn = redis::aio::ConnectionManager::new(redis).await?;
     let mut sub = nats.subscribe(subject.to_string()).await?;
-    nats.flush().await?;
+    provider_sdk::subjects::server_sync(&nats, Duration::from_secs(10))
+        .await
+        .map_err(anyhow::Error::msg)?;
     println!("ready");
     while let Some(m) = sub.next().await {
         let (nats, mut conn, issuer) = (nats.clone(), conn.clone(), issuer.clone());

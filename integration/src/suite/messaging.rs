@@ -117,6 +117,13 @@ impl MessagingSuite {
     }
 }
 
+/// Waits until the server applied this connection's subscriptions.
+async fn sync(client: &async_nats::Client) -> Result<()> {
+    provider_sdk::subjects::server_sync(client, Duration::from_secs(10))
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
 async fn next(
     rx: &mut mpsc::UnboundedReceiver<SubMessage>,
     within: Duration,
@@ -144,7 +151,7 @@ cases! {
 async fn publish_is_seen_by_a_plain_subscriber(c: &MessagingSuite) -> Result<()> {
     let subject = c.subject("pub");
     let mut sub = c.app.subscribe(subject.clone()).await?;
-    c.app.flush().await?;
+    sync(&c.app).await?;
     c.client.publish(&subject, None, b"hello").await?;
     let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
         .await
@@ -158,7 +165,7 @@ async fn publish_is_seen_by_a_plain_subscriber(c: &MessagingSuite) -> Result<()>
 async fn publish_carries_reply_to(c: &MessagingSuite) -> Result<()> {
     let (subject, reply) = (c.subject("pubreply"), c.subject("pubreply.inbox"));
     let mut sub = c.app.subscribe(subject.clone()).await?;
-    c.app.flush().await?;
+    sync(&c.app).await?;
     c.client.publish(&subject, Some(&reply), b"x").await?;
     let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
         .await
@@ -171,7 +178,7 @@ async fn publish_carries_reply_to(c: &MessagingSuite) -> Result<()> {
 async fn request_gets_the_reply_of_a_plain_responder(c: &MessagingSuite) -> Result<()> {
     let subject = c.subject("rr");
     let mut sub = c.app.subscribe(subject.clone()).await?;
-    c.app.flush().await?;
+    sync(&c.app).await?;
     let app = c.app.clone();
     let responder = tokio::spawn(async move {
         if let Some(m) = sub.next().await
@@ -194,7 +201,7 @@ async fn request_gets_the_reply_of_a_plain_responder(c: &MessagingSuite) -> Resu
 async fn request_with_a_silent_responder_times_out(c: &MessagingSuite) -> Result<()> {
     let subject = c.subject("silent");
     let _sub = c.app.subscribe(subject.clone()).await?;
-    c.app.flush().await?;
+    sync(&c.app).await?;
     let started = std::time::Instant::now();
     let r = c
         .client
@@ -274,7 +281,7 @@ async fn queue_group_splits_messages_between_two_links(c: &MessagingSuite) -> Re
 async fn headers_round_trip_both_ways(c: &MessagingSuite) -> Result<()> {
     let out_subject = c.subject("hdr-out");
     let mut sub = c.app.subscribe(out_subject.clone()).await?;
-    c.app.flush().await?;
+    sync(&c.app).await?;
     let mut headers = Headers::new();
     headers.insert("x-trace".into(), vec!["a".into(), "b".into()]);
     c.client
