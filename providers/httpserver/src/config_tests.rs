@@ -1,0 +1,164 @@
+use std::collections::HashMap;
+
+use serde::de::{self, Deserializer, Visitor};
+
+use super::*;
+
+fn link(pairs: &[(&str, &str)]) -> HttpLink {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    match provider_sdk::config::from_map(&map) {
+        Ok(p) => p.value,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn resolve(pairs: &[(&str, &str)]) -> Result<LinkSettings, String> {
+    link(pairs).resolve().map_err(|e| e.to_string())
+}
+
+#[test]
+fn sizes_parse_in_powers_of_1024() {
+    assert_eq!(parse_size("512"), Some(512));
+    assert_eq!(parse_size("1K"), Some(1024));
+    assert_eq!(parse_size("20M"), Some(20 << 20));
+    assert_eq!(parse_size("1g"), Some(1 << 30));
+    assert_eq!(parse_size("2MB"), Some(2 << 20));
+    assert_eq!(parse_size("M"), None);
+    assert_eq!(parse_size("lots"), None);
+    assert_eq!(parse_size("99999999999999G"), None);
+}
+
+#[test]
+fn defaults_listen_on_loopback_only() {
+    let s = resolve(&[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.addr, DEFAULT_ADDRESS);
+    assert!(s.addr.ip().is_loopback());
+    assert_eq!(s.route.path_prefix, "/");
+    assert_eq!(s.route.max_content_len, DEFAULT_MAX_CONTENT_LEN);
+    assert!(s.route.max_content_len >= 1 << 20);
+    assert!(s.listener.tls.is_none());
+    let s = resolve(&[("PORT", "9001")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.addr.to_string(), "127.0.0.1:9001");
+}
+
+#[test]
+fn keys_are_case_insensitive_and_values_validated() {
+    let s = resolve(&[
+        ("ADDRESS", "127.0.0.1:8081"),
+        ("Max_Content_Len", "1K"),
+        ("readonly_mode", "true"),
+        ("timeout_ms", "300"),
+        ("path_prefix", "/api/"),
+        ("host", "App.Example"),
+        ("cache_control", "no-store"),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.addr.port(), 8081);
+    assert_eq!(s.route.max_content_len, 1024);
+    assert!(s.route.readonly);
+    assert_eq!(s.route.timeout, Some(Duration::from_millis(300)));
+    assert_eq!(s.route.path_prefix, "/api");
+    assert_eq!(s.route.host.as_deref(), Some("app.example"));
+    for (k, v, want) in [
+        ("address", "localhost", "address"),
+        ("max_content_len", "big", "max_content_len"),
+        ("timeout_ms", "0", "timeout_ms"),
+        ("path_prefix", "api", "path_prefix"),
+        ("cert_file", "/nonexistent.pem", "TLS"),
+        ("config_json", "[1]", "config_json"),
+        ("config_b64", "!!!", "config_b64"),
+        ("allowed_methods", "GET,NOT A METHOD", "allowed_methods"),
+    ] {
+        let err = resolve(&[(k, v)]).err().unwrap_or_default();
+        assert!(err.contains(want), "{k}={v}: {err:?}");
+    }
+}
+
+#[test]
+fn archived_json_forms_with_nested_cors_and_precedence() {
+    let json = r#"{"address":"127.0.0.1:7000","cors":{"allowed_origins":["https://a.example"],
+        "max_age_secs":60},"max_content_len":"2M","readonly_mode":true}"#;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+    for (k, v) in [("config_json", json), ("CONFIG_B64", b64.as_str())] {
+        let s = resolve(&[(k, v), ("max_content_len", "3M")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.addr.port(), 7000);
+        assert!(s.route.cors.enabled());
+        assert!(s.route.readonly);
+        // A value of its own wins over the JSON.
+        assert_eq!(s.route.max_content_len, 3 << 20);
+    }
+    let file = std::env::temp_dir().join(format!("httpserver-cfg-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"port": 7001, "timeout_ms": 50}"#).unwrap_or_else(|e| panic!("{e}"));
+    let path = file.to_string_lossy().to_string();
+    let s = resolve(&[
+        ("config_file", &path),
+        ("config_json", r#"{"timeout_ms": 70}"#),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(s.addr.port(), 7001);
+    assert_eq!(s.route.timeout, Some(Duration::from_millis(70)));
+}
+
+/// The field names of a `Deserialize` struct, as serde sees them.
+fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    struct Catch(&'static [&'static str]);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+    impl<'de> Deserializer<'de> for &mut Catch {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut c = Catch(&[]);
+    let _ = T::deserialize(&mut c);
+    c.0
+}
+
+#[test]
+fn readme_documents_every_key() {
+    let readme = include_str!("../README.md");
+    let fields = field_names::<HttpLink>();
+    assert!(fields.len() > 20, "{fields:?}");
+    for key in fields {
+        assert!(
+            readme.contains(&format!("| `{key}` |")),
+            "README lacks a row for {key}"
+        );
+    }
+    let rows = readme.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(
+        rows,
+        fields.len(),
+        "README documents keys the struct does not have"
+    );
+}

@@ -1,0 +1,14 @@
+//! httpserver: the `wasmcloud:httpserver` contract on hyper 1 (HTTP/1.1 and
+//! HTTP/2, TLS with rustls). Each HTTP request becomes
+//! `HttpServer.HandleRequest` to the actor whose route it matches.
+
+mod config;
+mod cors;
+mod error;
+mod listener;
+mod provider;
+mod tls;
+
+fn main() -> std::process::ExitCode {
+    provider_sdk::run(provider::HttpServerProvider::default())
+}
