@@ -350,3 +350,53 @@ async fn a_slow_actor_gets_at_most_max_concurrent_calls_and_loses_nothing() {
         "concurrency limit not reached or exceeded"
     );
 }
+
+#[tokio::test]
+async fn unlink_handles_every_message_already_delivered_before_it_returns() {
+    let app = NatsServer::start().unwrap();
+    let host = Host::for_tests().await.unwrap();
+    let (pref, _p) = launch(&host).await;
+    let actor = new_actor();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let _served = host
+        .serve_actor(&actor, vec![], move |_, _| {
+            let h = h.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                h.fetch_add(1, Ordering::SeqCst);
+                Ok(Vec::new())
+            }
+        })
+        .await
+        .unwrap();
+    host.link_actor(
+        &pref,
+        &actor,
+        &[
+            ("uri", &app.url()),
+            ("subscription", "burst"),
+            ("max_concurrent", "2"),
+        ],
+    )
+    .await
+    .unwrap();
+    let plain = async_nats::connect(app.url()).await.unwrap();
+    for i in 0..40 {
+        plain.publish("burst", format!("{i}").into()).await.unwrap();
+    }
+    // The server has routed all 40 to the provider before the unlink is even sent.
+    provider_sdk::subjects::server_sync(&plain, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(host.del_link(&pref, &actor).await.unwrap().accepted);
+    // At 2 at a time and 20 ms each, 40 messages take about 400 ms: the
+    // unlink waited for them instead of dropping what was buffered.
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        40,
+        "unlink returned after {:?}",
+        started.elapsed()
+    );
+}
