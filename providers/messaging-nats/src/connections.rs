@@ -88,9 +88,14 @@ async fn connect(s: &ConnSettings) -> Result<async_nats::Client, String> {
     let ca_file = match (&s.tls_ca_file, &s.tls_ca) {
         (Some(f), _) => Some(std::path::PathBuf::from(f)),
         (None, Some(pem)) => {
-            // rustls takes a file; keep the PEM in a private temp file.
-            let path =
-                std::env::temp_dir().join(format!("messaging-nats-ca-{}.pem", std::process::id()));
+            // rustls takes a file: keep the PEM in a temp file named by its
+            // content, so links with different CAs never share one.
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            let digest = BuildHasherDefault::<DefaultHasher>::default().hash_one(pem);
+            let path = std::env::temp_dir().join(format!(
+                "messaging-nats-ca-{}-{digest:016x}.pem",
+                std::process::id()
+            ));
             std::fs::write(&path, pem).map_err(|e| why(&e))?;
             Some(path)
         }
