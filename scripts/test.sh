@@ -15,7 +15,7 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --quiet "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --quiet --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole workspace (cargo prints one per test binary,
 # the last often a doc-test binary with nothing in it).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }

@@ -8,9 +8,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1 (bound, then released), never the same one
+/// twice in this process: concurrent cases that each ask for a port must not
+/// be handed one the OS gave out a moment before.
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !handed.contains(&port) {
+            handed.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no fresh loopback port after 100 tries")
 }
 
 fn wait_for_port(port: u16, child: &mut Child, name: &str) -> Result<()> {
