@@ -2,6 +2,7 @@
 //! host data, link actors, sign and send invocations, serve actor subjects
 //! with in-process handlers. Every test and benchmark of the workspace uses it.
 
+pub mod bench;
 pub mod host;
 pub mod http1;
 pub mod process;

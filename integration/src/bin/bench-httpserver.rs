@@ -25,13 +25,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use httpserver::{HttpRequest, HttpResponse};
 use hyper_util::rt::TokioIo;
+use integration::bench::{Measure, spawn_self, summarize};
 use integration::{Host, ProviderRef, Target, binary};
 
 #[derive(Parser)]
@@ -64,13 +65,6 @@ enum Role {
         #[arg(long)]
         subject: String,
     },
-}
-
-struct Measure {
-    per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
 }
 
 /// `connections` keep-alive connections to `addr`, each sending GETs one at
@@ -121,19 +115,11 @@ async fn load(addr: &str, connections: usize, requests: usize, seconds: u64) -> 
     for t in tasks {
         all.extend(t.await.unwrap_or_default());
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Ok(Measure {
-        per_sec: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors: errors.load(Ordering::Relaxed),
-    })
+    Ok(summarize(
+        all,
+        started.elapsed(),
+        errors.load(Ordering::Relaxed),
+    ))
 }
 
 /// The trivial actor: `200 ok` with the path in a header.
@@ -241,21 +227,16 @@ async fn run(cli: Cli) -> Result<()> {
         }
     });
     let ideal_addr = format!("127.0.0.1:{}", integration::servers::free_port()?);
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.args(["--nats-url", &cli.nats_url, "responder"]).args([
+    let _responder = spawn_self(&[
+        "--nats-url",
+        &cli.nats_url,
+        "responder",
         "--listen",
         &ideal_addr,
         "--subject",
         &subject,
-    ]);
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut out = tokio::io::BufReader::new(child.stdout.take().context("responder stdout")?);
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await?;
-    anyhow::ensure!(line.trim() == "ready", "responder did not start");
+    ])
+    .await?;
 
     // The provider, and the same trivial actor behind it.
     let hd = host.host_data("default");
@@ -291,13 +272,13 @@ async fn run(cli: Cli) -> Result<()> {
         println!(
             "{:>5} | {:>10.0} {:>9.2?} {:>9.2?} | {:>10.0} {:>9.2?} {:>9.2?} | {:>5.0}%{}",
             n,
-            ideal.per_sec,
+            ideal.ops_per_sec,
             ideal.p50,
             ideal.p99,
-            provider.per_sec,
+            provider.ops_per_sec,
             provider.p50,
             provider.p99,
-            100.0 * provider.per_sec / ideal.per_sec.max(1.0),
+            100.0 * provider.ops_per_sec / ideal.ops_per_sec.max(1.0),
             if ideal.errors + provider.errors > 0 {
                 format!(
                     "  ({} ideal / {} provider errors)",

@@ -16,12 +16,12 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
+use integration::bench::{measure, spawn_self};
 use integration::{Host, ProviderRef, Target, binary};
 use keyvalue::KeyValueClient;
 
@@ -73,62 +73,6 @@ const VALUE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789a
 
 fn key(i: usize) -> String {
     format!("bench:{}", i % KEYS)
-}
-
-struct Measure {
-    ops_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
-
-/// Runs `call` from `in_flight` tasks until `requests` calls or `seconds` pass.
-async fn measure<F, Fut>(in_flight: usize, requests: usize, seconds: u64, call: F) -> Measure
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let call = Arc::new(call);
-    let next = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..in_flight {
-        let (call, next, errors) = (call.clone(), next.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= requests || Instant::now() > deadline {
-                    break;
-                }
-                let t = Instant::now();
-                if !call(i).await {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap_or_default());
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Measure {
-        ops_per_sec: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors: errors.load(Ordering::Relaxed),
-    }
 }
 
 /// The ideal path's responder: request payload `g{key}` or `s{key}\0{value}`,
@@ -216,21 +160,19 @@ async fn spawn_responder(
     subject: &str,
     issuer: Option<&str>,
 ) -> Result<tokio::process::Child> {
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.args(["--nats-url", &cli.nats_url, "--redis-url", &cli.redis_url])
-        .args(["responder", "--subject", subject]);
+    let mut args = vec![
+        "--nats-url",
+        &cli.nats_url,
+        "--redis-url",
+        &cli.redis_url,
+        "responder",
+        "--subject",
+        subject,
+    ];
     if let Some(i) = issuer {
-        cmd.args(["--issuer", i]);
+        args.extend(["--issuer", i]);
     }
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut out = tokio::io::BufReader::new(child.stdout.take().context("responder stdout")?);
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await?;
-    anyhow::ensure!(line.trim() == "ready", "responder did not start");
-    Ok(child)
+    spawn_self(&args).await
 }
 
 async fn run(cli: Cli) -> Result<()> {

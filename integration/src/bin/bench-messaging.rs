@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
+use integration::bench::{Measure, measure, spawn_self};
 use integration::{Host, ProviderRef, Target, binary};
 use messaging::MessagingClient;
 
@@ -89,53 +90,6 @@ async fn peer(nats_url: &str, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-struct Measure {
-    ops_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-async fn measure<F, Fut>(in_flight: usize, requests: usize, seconds: u64, call: F) -> Measure
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let call = Arc::new(call);
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..in_flight {
-        let (call, next) = (call.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
-                let t = Instant::now();
-                if call().await {
-                    lat.push(t.elapsed());
-                }
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap_or_default());
-    }
-    let secs = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Measure {
-        ops_per_sec: all.len() as f64 / secs,
-        p50: pct(0.5),
-        p99: pct(0.99),
-    }
-}
-
 /// Messages/s that reach `counter` while `count` are published on `subject`
 /// (bounded by `seconds`).
 async fn delivered_rate(
@@ -177,15 +131,7 @@ fn main() -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     let prefix = format!("bench.msg.{}", uuid::Uuid::new_v4().simple());
-    let mut peer = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["--nats-url", &cli.nats_url, "peer", "--prefix", &prefix])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut out = tokio::io::BufReader::new(peer.stdout.take().context("peer stdout")?);
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await?;
-    anyhow::ensure!(line.trim() == "ready", "peer did not start");
+    let _peer = spawn_self(&["--nats-url", &cli.nats_url, "peer", "--prefix", &prefix]).await?;
 
     let host = Arc::new(Host::new(&cli.nats_url).await?);
     let hd = host.host_data("default");
@@ -225,7 +171,7 @@ async fn run(cli: Cli) -> Result<()> {
     let echo = format!("{prefix}.echo");
     let bare = {
         let (n, s) = (nats.clone(), echo.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move || {
+        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
             let (n, s) = (n.clone(), s.clone());
             async move { n.request(s, "ping".into()).await.is_ok() }
         })
@@ -233,7 +179,7 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let prov = {
         let (c, s) = (client.clone(), echo.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move || {
+        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
             let (c, s) = (c.clone(), s.clone());
             async move { c.request(&s, b"ping", Duration::from_secs(5)).await.is_ok() }
         })
@@ -245,7 +191,7 @@ async fn run(cli: Cli) -> Result<()> {
     let sink = format!("{prefix}.sink");
     let bare = {
         let (n, s) = (nats.clone(), via.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move || {
+        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
             let (n, s) = (n.clone(), s.clone());
             async move { n.request(s, "event".into()).await.is_ok() }
         })
@@ -253,7 +199,7 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let prov = {
         let (c, s) = (client.clone(), sink.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move || {
+        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
             let (c, s) = (c.clone(), s.clone());
             async move { c.publish(&s, None, b"event").await.is_ok() }
         })
