@@ -377,6 +377,12 @@ impl<P: Provider> Runtime<P> {
             tracing::debug!(id = %id, error = %e, "invocation failed");
         }
         let resp = self.chunks.response(&id, result).await;
+        tracing::trace!(
+            id = %id,
+            ok = resp.error.is_none(),
+            bytes = resp.content_length.unwrap_or(0),
+            "invocation answered"
+        );
         self.reply(m.reply.as_ref(), &resp).await;
     }
 

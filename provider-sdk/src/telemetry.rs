@@ -2,7 +2,8 @@
 //!
 //! Logging is set up once by the SDK: `RUST_LOG` when set, else the host
 //! data's `log_level`, else `info`; JSON lines when `structured_logging`.
-//! Logs go to stderr.
+//! Logs go to stderr. `async_nats` stays at `debug` at most unless named
+//! explicitly: at `trace` it prints whole message payloads.
 //!
 //! Trace context: an incoming invocation's `traceContext` is kept for the
 //! duration of its handling; calls the provider makes meanwhile (to actors)
@@ -17,9 +18,25 @@ use crate::wire::TraceContext;
 
 /// Installs the global subscriber. Safe to call twice (the second does nothing).
 pub fn init(log_level: Option<&str>, structured: bool) {
+    let requested = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(log_level.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-nats logs every message it sends and receives at trace level,
+    // payloads included: link values, config, secrets. Unless the operator
+    // names async_nats explicitly, cap it at debug.
+    let names_nats = requested
+        .as_deref()
+        .or(log_level)
+        .is_some_and(|l| l.contains("async_nats"));
+    let filter = if names_nats {
+        filter
+    } else {
+        match "async_nats=debug".parse() {
+            Ok(d) => filter.add_directive(d),
+            Err(_) => filter,
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
