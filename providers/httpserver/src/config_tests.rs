@@ -1,7 +1,5 @@
 use std::collections::HashMap;
 
-use serde::de::{self, Deserializer, Visitor};
-
 use super::*;
 
 fn link(pairs: &[(&str, &str)]) -> HttpLink {
@@ -104,61 +102,10 @@ fn archived_json_forms_with_nested_cors_and_precedence() {
 }
 
 /// The field names of a `Deserialize` struct, as serde sees them.
-fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-    struct Catch(&'static [&'static str]);
-    #[derive(Debug)]
-    struct Stop;
-    impl std::fmt::Display for Stop {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("stop")
-        }
-    }
-    impl std::error::Error for Stop {}
-    impl de::Error for Stop {
-        fn custom<M: std::fmt::Display>(_: M) -> Self {
-            Stop
-        }
-    }
-    impl<'de> Deserializer<'de> for &mut Catch {
-        type Error = Stop;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
-            Err(Stop)
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Stop> {
-            self.0 = fields;
-            Err(Stop)
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
-            identifier ignored_any
-        }
-    }
-    let mut c = Catch(&[]);
-    let _ = T::deserialize(&mut c);
-    c.0
-}
 
 #[test]
 fn readme_documents_every_key() {
-    let readme = include_str!("../README.md");
-    let fields = field_names::<HttpLink>();
-    assert!(fields.len() > 20, "{fields:?}");
-    for key in fields {
-        assert!(
-            readme.contains(&format!("| `{key}` |")),
-            "README lacks a row for {key}"
-        );
-    }
-    let rows = readme.lines().filter(|l| l.starts_with("| `")).count();
-    assert_eq!(
-        rows,
-        fields.len(),
-        "README documents keys the struct does not have"
-    );
+    assert!(provider_sdk::config::field_names::<HttpLink>().len() > 20);
+    provider_sdk::config::check_readme::<HttpLink>(include_str!("../README.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -203,7 +203,7 @@ fn check_connect(c: &Connect) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeSet, HashMap};
+    use std::collections::HashMap;
 
     use super::*;
     use provider_sdk::config::{from_json, from_map};
@@ -286,59 +286,11 @@ mod tests {
     }
 
     /// The names serde accepts for [`LinkValues`] (fields and aliases).
-    fn struct_keys() -> BTreeSet<String> {
-        use serde::de::{self, Visitor};
-        struct Probe;
-        impl<'de> de::Deserializer<'de> for Probe {
-            type Error = de::value::Error;
-            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-                Err(de::Error::custom("not a struct"))
-            }
-            fn deserialize_struct<V: Visitor<'de>>(
-                self,
-                _: &'static str,
-                fields: &'static [&'static str],
-                _: V,
-            ) -> Result<V::Value, Self::Error> {
-                Err(de::Error::custom(fields.join(",")))
-            }
-            serde::forward_to_deserialize_any! {
-                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
-                enum identifier ignored_any
-            }
-        }
-        let Err(e) = LinkValues::deserialize(Probe) else {
-            panic!("the probe never yields a value")
-        };
-        e.to_string().split(',').map(str::to_string).collect()
-    }
 
     /// The README's key table: first column `name`, aliases in the last.
-    fn readme_keys() -> BTreeSet<String> {
-        let readme = include_str!("../README.md");
-        let table = readme
-            .split("## Configuration")
-            .nth(1)
-            .expect("README has a Configuration section");
-        table
-            .lines()
-            .skip_while(|l| !l.starts_with('|'))
-            .take_while(|l| l.starts_with('|'))
-            .skip(2)
-            .flat_map(|row| {
-                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-                [cells[1], cells[cells.len() - 2]]
-                    .into_iter()
-                    .flat_map(|c| c.split(',').map(|n| n.trim().trim_matches('`').to_string()))
-                    .filter(|n| !n.is_empty() && n != "—")
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
 
     #[test]
     fn readme_table_lists_exactly_the_struct_keys() {
-        assert_eq!(readme_keys(), struct_keys());
+        provider_sdk::config::check_readme::<LinkValues>(include_str!("../README.md")).unwrap();
     }
 }
