@@ -285,10 +285,6 @@ mod tests {
         assert_eq!(s.buckets.default_bucket, "old");
     }
 
-    /// The names serde accepts for [`LinkValues`] (fields and aliases).
-
-    /// The README's key table: first column `name`, aliases in the last.
-
     #[test]
     fn readme_table_lists_exactly_the_struct_keys() {
         provider_sdk::config::check_readme::<LinkValues>(include_str!("../README.md")).unwrap();
