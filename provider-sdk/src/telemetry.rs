@@ -23,13 +23,12 @@ pub fn init(log_level: Option<&str>, structured: bool) {
         .or_else(|_| EnvFilter::try_new(log_level.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // async-nats logs every message it sends and receives at trace level,
-    // payloads included: link values, config, secrets. Unless the operator
-    // names async_nats explicitly, cap it at debug.
-    let names_nats = requested
-        .as_deref()
-        .or(log_level)
-        .is_some_and(|l| l.contains("async_nats"));
-    let filter = if names_nats {
+    // payloads included: link values, config, secrets. When trace is asked
+    // for without naming async_nats, cap it at debug.
+    // Only ever a cap: a filter without `trace` is left as it is.
+    let spec = requested.as_deref().or(log_level).unwrap_or("info");
+    let cap_nats = spec.to_ascii_lowercase().contains("trace") && !spec.contains("async_nats");
+    let filter = if !cap_nats {
         filter
     } else {
         match "async_nats=debug".parse() {
