@@ -59,6 +59,16 @@ pub fn from_map<T: DeserializeOwned>(
     })
 }
 
+/// Fills `T` from `(key, value)` pairs, as [`from_map`] does (handy in tests
+/// and for values built in code).
+pub fn from_pairs<T: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<Parsed<T>, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    from_map(&map)
+}
+
 /// Fills `T` from JSON text holding an object; scalars become strings, nested
 /// values their JSON text, then [`from_map`] applies.
 pub fn from_json<T: DeserializeOwned>(json: &str) -> Result<Parsed<T>, ConfigError> {

@@ -1,13 +1,7 @@
-use std::collections::HashMap;
-
 use super::*;
 
 fn link(pairs: &[(&str, &str)]) -> HttpLink {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    match provider_sdk::config::from_map(&map) {
+    match provider_sdk::config::from_pairs(pairs) {
         Ok(p) => p.value,
         Err(e) => panic!("{e}"),
     }

@@ -209,11 +209,9 @@ mod tests {
     use provider_sdk::config::{from_json, from_map};
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        from_map::<LinkValues>(&map)?.value.validate()
+        provider_sdk::config::from_pairs::<LinkValues>(pairs)?
+            .value
+            .validate()
     }
 
     #[test]

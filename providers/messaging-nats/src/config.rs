@@ -274,14 +274,9 @@ impl LinkValues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<LinkSettings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        provider_sdk::config::from_map::<LinkValues>(&map)?
+        provider_sdk::config::from_pairs::<LinkValues>(pairs)?
             .value
             .resolve()
     }

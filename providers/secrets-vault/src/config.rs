@@ -289,14 +289,9 @@ impl VaultLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn link(pairs: &[(&str, &str)]) -> VaultLink {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        provider_sdk::config::from_map(&map).unwrap().value
+        provider_sdk::config::from_pairs(pairs).unwrap().value
     }
 
     #[test]
