@@ -345,7 +345,7 @@ impl<P: Provider> Runtime<P> {
 
     /// Answers one invocation, exactly once.
     async fn answer(self: Arc<Self>, m: Message) {
-        let inv: Invocation = match rmp_serde::from_slice(&m.payload) {
+        let mut inv: Invocation = match rmp_serde::from_slice(&m.payload) {
             Ok(inv) => inv,
             Err(e) => {
                 let err = RpcError::bad_envelope(format!("undecodable invocation: {e}"));
@@ -356,7 +356,8 @@ impl<P: Provider> Runtime<P> {
             }
         };
         let id = inv.id.clone();
-        let trace = inv.trace_context.clone().unwrap_or_default();
+        // Moved out, not cloned: only the task-local needs it from here on.
+        let trace = inv.trace_context.take().unwrap_or_default();
         let span = tracing::debug_span!(
             "invocation",
             operation = %inv.operation,
