@@ -2,7 +2,7 @@
 //! prefixed by the link's `prefix` value; `Echo.Delay` waits (argument: a
 //! MessagePack u32 of milliseconds, at most 60 000) and answers it back.
 
-use provider_sdk::{Call, ConfigError, LinkConfig, Provider, ProviderContext, RpcError, run, wire};
+use provider_sdk::{Call, ConfigError, LinkConfig, Provider, ProviderContext, RpcError, wire};
 
 #[derive(serde::Deserialize)]
 struct EchoLink {
@@ -39,5 +39,5 @@ impl Provider for Echo {
 }
 
 fn main() -> std::process::ExitCode {
-    run(Echo)
+    provider_sdk::run!(Echo, EchoLink)
 }

@@ -5,16 +5,28 @@ use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use lattice_rpc::host_data::{HostData, HostDataError};
 
-use crate::host_data::{HostData, HostDataError};
+/// What `--help` and `--version` say about the provider binary.
+#[derive(Debug, Clone, Copy)]
+pub struct About {
+    /// The binary's name (its package name).
+    pub name: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// One line on what it does.
+    pub description: &'static str,
+    /// The link and provider config keys it accepts (from its config struct).
+    pub config_keys: &'static [&'static str],
+}
 
 /// Flags of every provider binary. With none, host data is read from stdin.
 #[derive(Debug, Parser)]
 #[command(
-    version,
-    about = "A lattice capability provider. Launched by a host, it reads its host data \
-             (base64 JSON) from stdin; started by hand, it builds the same from these flags."
+    after_help = "Launched by a host, a provider reads its host data (base64 JSON, one line) from \
+                  stdin and takes no flags. Started by hand, it builds the same from these flags; \
+                  keys it generates are printed, their public halves only."
 )]
 pub struct Args {
     /// Read host data from FILE (base64 or JSON) instead of stdin; the flags below override it.
@@ -44,7 +56,7 @@ pub struct Args {
     /// Instance id of this process.
     #[arg(long, env = "PROVIDER_INSTANCE_ID")]
     pub instance_id: Option<String>,
-    /// Provider-wide config value (repeatable).
+    /// Provider-wide config value (repeatable); the keys are listed below.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub config: Vec<String>,
     /// Concurrent invocations before answering `overloaded`.
@@ -61,19 +73,79 @@ pub struct Args {
     pub structured_logging: bool,
 }
 
+/// Why host data could not be built. Names the flag or file at fault, never
+/// a seed or a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag's value is unusable.
+    #[error("{flag}: {reason}")]
+    Flag {
+        /// The flag, such as `--lattice`.
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The host data file is unreadable or unusable.
+    #[error("{}: {reason}", .file.display())]
+    File {
+        /// The file given with `--host-data`.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Host data from stdin is unusable.
+    #[error(transparent)]
+    HostData(#[from] HostDataError),
+}
+
+impl Args {
+    /// The flag a host data field comes from, when it was given as one.
+    fn flag_for(&self, field: &str) -> Option<&'static str> {
+        let given = |set: bool, flag| set.then_some(flag);
+        match field {
+            "lattice_rpc_prefix" => given(self.lattice.is_some(), "--lattice"),
+            "link_name" => given(self.link_name.is_some(), "--link-name"),
+            "provider_key" => given(self.provider_key.is_some(), "--provider-key"),
+            "invocation_seed" => given(self.invocation_seed.is_some(), "--invocation-seed"),
+            "cluster_issuers" => given(!self.cluster_issuers.is_empty(), "--cluster-issuer"),
+            "max_inflight" => given(self.max_inflight.is_some(), "--max-inflight"),
+            "host_id" => given(self.host_id.is_some(), "--host-id"),
+            _ => None,
+        }
+    }
+}
+
+/// The clap command for `about`: name, version, and the config keys in the help.
+pub fn command(about: &About) -> clap::Command {
+    let mut cmd = Args::command()
+        .name(about.name)
+        .bin_name(about.name)
+        .version(about.version)
+        .about(about.description);
+    if !about.config_keys.is_empty() {
+        cmd = cmd.before_long_help(format!(
+            "{}\n\nConfig keys (--config KEY=VALUE, link values, config_json): {}",
+            about.description,
+            about.config_keys.join(", ")
+        ));
+    }
+    cmd
+}
+
 /// Host data for this process: from stdin when started without arguments and
 /// stdin is not a terminal, otherwise from the flags. Prints generated public
 /// keys to stdout.
-pub fn load() -> Result<HostData, HostDataError> {
+pub fn load(about: &About) -> Result<HostData, CliError> {
     if std::env::args_os().len() <= 1 && !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
             .map_err(|e| HostDataError::Io(e.to_string()))?;
-        return HostData::parse(&line);
+        return Ok(HostData::parse(&line)?);
     }
-    let args = Args::parse();
+    let matches = command(about).get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (hd, generated) = from_args(args)?;
     if !generated.is_empty() {
         println!("{}", generated.join(" "));
@@ -83,13 +155,17 @@ pub fn load() -> Result<HostData, HostDataError> {
 
 /// Builds host data from flags; returns it and `name=public_key` lines for
 /// every key that was generated.
-pub fn from_args(args: Args) -> Result<(HostData, Vec<String>), HostDataError> {
+pub fn from_args(args: Args) -> Result<(HostData, Vec<String>), CliError> {
     let mut generated = Vec::new();
     let mut hd = match &args.host_data {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| HostDataError::Io(e.to_string()))?;
-            HostData::parse(&text)?
+            let file_err = |reason: String| CliError::File {
+                file: path.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+            // Not validated yet: flags may mend what the file lacks.
+            HostData::parse_unchecked(&text).map_err(|e| file_err(e.to_string()))?
         }
         None => HostData {
             lattice_rpc_prefix: "default".into(),
@@ -98,18 +174,18 @@ pub fn from_args(args: Args) -> Result<(HostData, Vec<String>), HostDataError> {
             ..HostData::default()
         },
     };
-    let set = |dst: &mut String, v: Option<String>| {
+    let set = |dst: &mut String, v: &Option<String>| {
         if let Some(v) = v {
-            *dst = v;
+            dst.clone_from(v);
         }
     };
-    set(&mut hd.lattice_rpc_url, args.nats_url);
-    set(&mut hd.lattice_rpc_prefix, args.lattice);
-    set(&mut hd.link_name, args.link_name);
-    set(&mut hd.provider_key, args.provider_key);
-    set(&mut hd.invocation_seed, args.invocation_seed);
-    set(&mut hd.host_id, args.host_id);
-    set(&mut hd.instance_id, args.instance_id);
+    set(&mut hd.lattice_rpc_url, &args.nats_url);
+    set(&mut hd.lattice_rpc_prefix, &args.lattice);
+    set(&mut hd.link_name, &args.link_name);
+    set(&mut hd.provider_key, &args.provider_key);
+    set(&mut hd.invocation_seed, &args.invocation_seed);
+    set(&mut hd.host_id, &args.host_id);
+    set(&mut hd.instance_id, &args.instance_id);
     if hd.provider_key.is_empty() {
         hd.provider_key = nkeys::KeyPair::new_service().public_key();
         generated.push(format!("provider_key={}", hd.provider_key));
@@ -120,7 +196,7 @@ pub fn from_args(args: Args) -> Result<(HostData, Vec<String>), HostDataError> {
         generated.push(format!("invocation_key={}", kp.public_key()));
     }
     if !args.cluster_issuers.is_empty() {
-        hd.cluster_issuers = args.cluster_issuers;
+        hd.cluster_issuers.clone_from(&args.cluster_issuers);
     }
     if hd.cluster_issuers.is_empty()
         && let Ok(kp) = nkeys::KeyPair::from_seed(&hd.invocation_seed)
@@ -135,12 +211,13 @@ pub fn from_args(args: Args) -> Result<(HostData, Vec<String>), HostDataError> {
             Some(json) => serde_json::from_str(json).unwrap_or_default(),
             None => HashMap::new(),
         };
-        for kv in args.config {
-            let (k, v) = kv.split_once('=').ok_or_else(|| HostDataError::Invalid {
-                field: "config",
-                reason: format!("expected KEY=VALUE, got a value without '=' for {:?}", {
-                    kv.chars().take(20).collect::<String>()
-                }),
+        for kv in &args.config {
+            let (k, v) = kv.split_once('=').ok_or_else(|| CliError::Flag {
+                flag: "--config",
+                reason: format!(
+                    "expected KEY=VALUE, got a value without '=' (starting {:?})",
+                    kv.chars().take(12).collect::<String>()
+                ),
             })?;
             map.insert(k.to_string(), v.to_string());
         }
@@ -153,10 +230,25 @@ pub fn from_args(args: Args) -> Result<(HostData, Vec<String>), HostDataError> {
         hd.worker_threads = args.worker_threads;
     }
     if args.log_level.is_some() {
-        hd.log_level = args.log_level;
+        hd.log_level.clone_from(&args.log_level);
     }
     hd.structured_logging |= args.structured_logging;
-    hd.validate()?;
+    hd.validate().map_err(|e| match &e {
+        HostDataError::Invalid { field, reason } => match args.flag_for(field) {
+            Some(flag) => CliError::Flag {
+                flag,
+                reason: reason.clone(),
+            },
+            None => match &args.host_data {
+                Some(file) => CliError::File {
+                    file: file.clone(),
+                    reason: e.to_string(),
+                },
+                None => CliError::HostData(e),
+            },
+        },
+        _ => CliError::HostData(e),
+    })?;
     Ok((hd, generated))
 }
 
@@ -180,8 +272,44 @@ mod tests {
     }
 
     #[test]
-    fn config_without_equals_is_an_error() {
+    fn config_without_equals_is_an_error_naming_the_flag() {
         let args = Args::parse_from(["p", "--config", "novalue"]);
-        assert!(from_args(args).is_err());
+        let err = from_args(args).unwrap_err().to_string();
+        assert!(err.starts_with("--config:"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_flag_is_named_as_the_flag_and_a_bad_file_by_its_path() {
+        let args = Args::parse_from(["p", "--lattice", "has.dot"]);
+        let err = from_args(args).unwrap_err().to_string();
+        assert!(err.starts_with("--lattice:"), "{err}");
+
+        let dir = std::env::temp_dir().join(format!("sdk-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hd.json");
+        std::fs::write(&file, "not base64 !!").unwrap();
+        let args = Args::parse_from(["p", "--host-data", file.to_str().unwrap()]);
+        let err = from_args(args).unwrap_err().to_string();
+        assert!(err.starts_with(file.to_str().unwrap()), "{err}");
+        let missing = dir.join("absent.json");
+        let args = Args::parse_from(["p", "--host-data", missing.to_str().unwrap()]);
+        let err = from_args(args).unwrap_err().to_string();
+        assert!(err.contains("absent.json"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn help_and_version_name_the_provider_and_its_keys() {
+        let about = About {
+            name: "keyvalue-redis",
+            version: "9.9.9",
+            description: "keyvalue on Redis",
+            config_keys: &["url", "connect_timeout_ms"],
+        };
+        let mut cmd = command(&about);
+        assert_eq!(cmd.render_version().trim(), "keyvalue-redis 9.9.9");
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("keyvalue on Redis"), "{help}");
+        assert!(help.contains("connect_timeout_ms"), "{help}");
     }
 }

@@ -8,11 +8,15 @@ use std::time::Duration;
 use async_nats::{Message, Subscriber};
 use futures_util::StreamExt;
 
+use lattice_rpc::control::{
+    HealthCheckResponse, LinkDefinition, PutAck, ShutdownRequest, decode_control, encode_control,
+};
+use lattice_rpc::subjects::{self, control};
+
 use crate::config::{ConfigError, looks_secret};
+use crate::error::{LinkError, SecretReason};
 use crate::provider::{LinkConfig, Linked, Provider};
 use crate::runtime::{DEFAULT_DRAIN_MS, Runtime, Shutdown};
-use crate::subjects::{self, control};
-use crate::wire::{self, HealthCheckResponse, LinkDefinition, PutAck, ShutdownRequest};
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -29,22 +33,23 @@ impl<P: Provider> Runtime<P> {
             let suffix = m.subject.get(prefix_len..).unwrap_or("").to_string();
             match suffix.as_str() {
                 control::LINKDEFS_PUT => {
-                    let result = match wire::decode_control::<LinkDefinition>(&m.payload) {
+                    let result = match decode_control::<LinkDefinition>(&m.payload) {
                         Ok(ld) => self.put_link(ld).await,
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(LinkError::Decode(e)),
                     };
                     if let Err(e) = &result {
                         tracing::warn!(error = %e, "link put rejected");
                     }
-                    self.ack(m.reply.as_ref(), result).await;
+                    self.ack(m.reply.as_ref(), result.map_err(|e| e.to_string()))
+                        .await;
                 }
                 control::LINKDEFS_DEL => {
-                    let result = match wire::decode_control::<LinkDefinition>(&m.payload) {
+                    let result = match decode_control::<LinkDefinition>(&m.payload) {
                         Ok(ld) => {
                             self.del_link(&ld).await;
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(LinkError::Decode(e).to_string()),
                     };
                     self.ack(m.reply.as_ref(), result).await;
                 }
@@ -58,7 +63,8 @@ impl<P: Provider> Runtime<P> {
                     if let Err(e) = &result {
                         tracing::warn!(error = %e, "config update rejected");
                     }
-                    self.ack(m.reply.as_ref(), result).await;
+                    self.ack(m.reply.as_ref(), result.map_err(|e| e.to_string()))
+                        .await;
                 }
                 other => tracing::debug!(subject = other, "ignored control message"),
             }
@@ -71,7 +77,7 @@ impl<P: Provider> Runtime<P> {
             accepted: result.is_ok(),
             error: result.err(),
         };
-        if let Ok(bytes) = wire::encode_control(&ack, self.test_mode) {
+        if let Ok(bytes) = encode_control(&ack, self.test_mode) {
             let _ = self.nats().publish(to.clone(), bytes.into()).await;
         }
     }
@@ -91,7 +97,11 @@ impl<P: Provider> Runtime<P> {
         if !instance.is_empty() {
             resp.instance_id = Some(instance.clone());
         }
-        if let (Some(to), Ok(bytes)) = (reply, wire::encode_control(&resp, self.test_mode)) {
+        resp.pid = Some(self.process.pid);
+        resp.started_at_ms = Some(self.process.started_at_ms);
+        resp.in_flight = Some(self.in_flight() as u64);
+        resp.links = Some(self.links.len() as u64);
+        if let (Some(to), Ok(bytes)) = (reply, encode_control(&resp, self.test_mode)) {
             let _ = self.nats().publish(to, bytes.into()).await;
         }
     }
@@ -100,7 +110,7 @@ impl<P: Provider> Runtime<P> {
         let req: ShutdownRequest = if m.payload.is_empty() {
             ShutdownRequest::default()
         } else {
-            match wire::decode_control(&m.payload) {
+            match decode_control(&m.payload) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, "undecodable shutdown request ignored");
@@ -137,7 +147,7 @@ impl<P: Provider> Runtime<P> {
     }
 
     /// Opens sealed secrets and merges them over the plain values.
-    fn link_values(&self, ld: &LinkDefinition) -> Result<HashMap<String, String>, String> {
+    fn link_values(&self, ld: &LinkDefinition) -> Result<HashMap<String, String>, LinkError> {
         let mut values = ld.values.clone();
         for (k, v) in &ld.values {
             if looks_secret(k, v) && !ld.secrets.contains_key(k) {
@@ -153,35 +163,38 @@ impl<P: Provider> Runtime<P> {
         }
         let hd = self.ctx.host_data();
         let (Some(xkey), Some(sender)) = (&self.xkey, &hd.host_xkey_public_key) else {
-            return Err(
-                "link carries sealed secrets but the provider has no xkey (provider_xkey_seed, host_xkey_public_key)"
-                    .into(),
-            );
+            return Err(LinkError::NoXkey);
         };
         for (k, sealed) in &ld.secrets {
-            let plain = crate::secret::open(&sealed.0, xkey, sender)
-                .map_err(|e| format!("secret {k:?}: {e}"))?;
-            let plain =
-                String::from_utf8(plain).map_err(|_| format!("secret {k:?} is not UTF-8"))?;
+            let unusable = |reason| LinkError::Secret {
+                key: k.clone(),
+                reason,
+            };
+            let plain = lattice_rpc::secret::open(&sealed.0, xkey, sender)
+                .map_err(|e| unusable(SecretReason::Seal(e)))?;
+            let plain = String::from_utf8(plain).map_err(|_| unusable(SecretReason::NotText))?;
             values.insert(k.clone(), plain);
         }
         Ok(values)
     }
 
-    pub(crate) async fn put_link(&self, ld: LinkDefinition) -> Result<(), String> {
+    pub(crate) async fn put_link(&self, ld: LinkDefinition) -> Result<(), LinkError> {
         let me = self.ctx.provider_key();
         if !ld.provider_id.is_empty() && ld.provider_id != me {
-            return Err(format!("link names provider {}, not {me}", ld.provider_id));
+            return Err(LinkError::ForeignProvider {
+                named: ld.provider_id,
+                me: me.to_string(),
+            });
         }
         let link_name = self.ctx.link_name().to_string();
         if !ld.link_name.is_empty() && ld.link_name != link_name {
-            return Err(format!(
-                "link is for link name '{}', this process serves '{link_name}'",
-                ld.link_name
-            ));
+            return Err(LinkError::WrongLinkName {
+                named: ld.link_name,
+                served: link_name,
+            });
         }
         if ld.actor_id.is_empty() {
-            return Err("link has no actor_id".into());
+            return Err(LinkError::NoActor);
         }
         if let Some(existing) = self.links.get(&ld.actor_id, &link_name)
             && existing.definition == ld
@@ -190,11 +203,7 @@ impl<P: Provider> Runtime<P> {
         }
         let values = self.link_values(&ld)?;
         let config = LinkConfig::new(ld, values);
-        let state = self
-            .provider
-            .put_link(&self.ctx, &config)
-            .await
-            .map_err(|e: ConfigError| e.to_string())?;
+        let state = self.provider.put_link(&self.ctx, &config).await?;
         let definition = config.definition;
         let actor = definition.actor_id.clone();
         let old = self.links.insert(
@@ -216,15 +225,18 @@ impl<P: Provider> Runtime<P> {
         }
     }
 
-    async fn config_put(&self, payload: &[u8]) -> Result<(), String> {
+    async fn config_put(&self, payload: &[u8]) -> Result<(), ConfigError> {
+        let not_an_object = |reason: String| ConfigError::NotAnObject {
+            what: "config.put".into(),
+            reason,
+        };
         let obj: serde_json::Map<String, serde_json::Value> = match payload.first() {
-            Some(b'{') => serde_json::from_slice(payload).map_err(|e| e.to_string())?,
-            _ => rmp_serde::from_slice(payload).map_err(|e| e.to_string())?,
+            Some(b'{') => serde_json::from_slice(payload)
+                .map_err(|e| not_an_object(format!("line {} column {}", e.line(), e.column())))?,
+            _ => rmp_serde::from_slice(payload)
+                .map_err(|_| not_an_object("neither JSON nor a MessagePack map".into()))?,
         };
         let values = crate::config::json_to_map(&obj);
-        self.provider
-            .config_update(&self.ctx, &values)
-            .await
-            .map_err(|e| e.to_string())
+        self.provider.config_update(&self.ctx, &values).await
     }
 }

@@ -12,49 +12,74 @@
 //! #     async fn handle(&self, call: Call<'_, ()>) -> Result<Vec<u8>, RpcError> { Ok(call.msg) }
 //! # }
 //! fn main() -> std::process::ExitCode {
-//!     provider_sdk::run(Echo)
+//!     provider_sdk::run!(Echo)
 //! }
 //! ```
 //!
-//! [`run`] reads host data (stdin, or flags), sets up logging, connects to the
-//! lattice, and serves the contract of `CONTRACT.md` beside this crate: signed
-//! invocations with back-pressure, links, health, live config, chunking of
-//! large bodies, and a draining shutdown.
+//! [`run!`] reads host data (stdin, or flags), sets up logging, connects to the
+//! lattice, and serves the contract of `lattice-rpc` (its `CONTRACT.md`):
+//! verified invocations with back-pressure, links, health, live config,
+//! chunking of large bodies, and a draining shutdown. The wire itself (envelopes,
+//! claims, subjects) is `lattice-rpc`'s; this crate is the provider's life
+//! around it.
 
 #![deny(missing_docs)]
 
-pub mod chunking;
-pub mod claims;
 pub mod cli;
-pub mod client;
 pub mod config;
 mod control;
 pub mod error;
-pub mod host_data;
-pub mod links;
-pub mod provider;
-pub mod runtime;
-pub mod secret;
-pub mod subjects;
-pub mod telemetry;
-pub mod wire;
+mod links;
+pub mod pool;
+mod provider;
+mod runtime;
+mod telemetry;
 
 use std::process::ExitCode;
 
-pub use client::{ActorClient, RpcClient};
 pub use config::ConfigError;
-pub use error::{ErrorCode, RpcError};
-pub use host_data::HostData;
-pub use provider::{Call, LinkConfig, Linked, Provider, ProviderContext};
-pub use secret::Secret;
-pub use wire::{
-    HealthCheckResponse, Invocation, InvocationResponse, LinkDefinition, WasmCloudEntity,
+pub use error::{LinkError, StartError};
+pub use lattice_rpc::client::CallActor;
+pub use lattice_rpc::{
+    self as rpc, ErrorCode, HealthCheckResponse, HostData, LinkDefinition, RpcError, Secret,
+    WasmCloudEntity, wire,
 };
+pub use provider::{Call, LinkConfig, Linked, Provider, ProviderContext};
 
 /// Runs a provider process to completion: host data from stdin (or flags),
 /// logging, the lattice connection, then serving until shutdown. Returns the
 /// process exit code; any startup failure prints one line on stderr.
-pub fn run<P: Provider>(provider: P) -> ExitCode {
+///
+/// `--help` and `--version` name the provider: its package name and version,
+/// taken from the calling crate (see [`run_with`] to set them yourself).
+#[macro_export]
+macro_rules! run {
+    ($provider:expr) => {
+        $crate::run_with(
+            $provider,
+            $crate::cli::About {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+                description: env!("CARGO_PKG_DESCRIPTION"),
+                config_keys: &[],
+            },
+        )
+    };
+    ($provider:expr, $config:ty) => {
+        $crate::run_with(
+            $provider,
+            $crate::cli::About {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+                description: env!("CARGO_PKG_DESCRIPTION"),
+                config_keys: $crate::config::field_names::<$config>(),
+            },
+        )
+    };
+}
+
+/// Runs `provider` as [`run!`] does, with `about` for `--help` and `--version`.
+pub fn run_with<P: Provider>(provider: P, about: cli::About) -> ExitCode {
     // One line, never a backtrace, for anything that panics outside a handler.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -69,7 +94,7 @@ pub fn run<P: Provider>(provider: P) -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal panic{at}: {msg}");
     }));
-    let hd = match cli::load() {
+    let hd = match cli::load(&about) {
         Ok(hd) => hd,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,5 +1,5 @@
 //! The link table: per-link state keyed by (actor_id, link_name), never by
-//! actor alone (CONTRACT.md section 7).
+//! actor alone (the contract, section 7).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -61,10 +61,5 @@ impl<L> LinkTable<L> {
     pub fn len(&self) -> usize {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         map.values().map(HashMap::len).sum()
-    }
-
-    /// True when there is no link.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::client::RpcClient;
+use lattice_rpc::client::{CallActor, RpcClient};
+use lattice_rpc::{HealthCheckResponse, HostData, LinkDefinition, RpcError, WasmCloudEntity};
+
 use crate::config::{self, ConfigError};
-use crate::error::RpcError;
-use crate::host_data::HostData;
-use crate::wire::{HealthCheckResponse, LinkDefinition, WasmCloudEntity};
 
 /// A capability provider. Write one `impl` and hand the value to [`crate::run`].
 ///
@@ -23,8 +22,13 @@ pub trait Provider: Send + Sync + Sized + 'static {
     type Link: Send + Sync + 'static;
 
     /// Called once after the lattice connection is up and before any link or
-    /// invocation. Provider-wide config arrives here.
-    fn init(&mut self, ctx: &ProviderContext) -> impl Future<Output = Result<(), String>> + Send {
+    /// invocation. Provider-wide config arrives here
+    /// ([`ProviderContext::provider_config`]); an error stops the process
+    /// with that error on stderr.
+    fn init(
+        &mut self,
+        ctx: &ProviderContext,
+    ) -> impl Future<Output = Result<(), ConfigError>> + Send {
         let _ = ctx;
         async { Ok(()) }
     }
@@ -66,11 +70,7 @@ pub trait Provider: Send + Sync + Sized + 'static {
         values: &HashMap<String, String>,
     ) -> impl Future<Output = Result<(), ConfigError>> + Send {
         let _ = (ctx, values);
-        async {
-            Err(ConfigError(
-                "this provider has no live provider-wide configuration".into(),
-            ))
-        }
+        async { Err(ConfigError::NotSupported) }
     }
 
     /// Called once at shutdown, after in-flight work drained and links were released.
@@ -115,14 +115,7 @@ impl LinkConfig {
     /// one parser ([`crate::config::from_map`]); unknown keys are logged as a warning.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let parsed = config::from_map::<T>(&self.values)?;
-        if !parsed.unknown_keys.is_empty() {
-            tracing::warn!(
-                actor = %self.definition.actor_id,
-                keys = ?parsed.unknown_keys,
-                "link has keys this provider does not use"
-            );
-        }
-        Ok(parsed.value)
+        Ok(parsed.warn_unknown(&format!("the link of actor {}", self.definition.actor_id)))
     }
 }
 
@@ -202,6 +195,19 @@ impl ProviderContext {
         self.inner.host_data.config_json.as_deref()
     }
 
+    /// Provider-wide config (`config_json`) parsed into `T` with the SDK's
+    /// one parser, unknown keys logged as a warning; `None` when the host
+    /// gave none.
+    pub fn provider_config<T: DeserializeOwned>(&self) -> Result<Option<T>, ConfigError> {
+        match self.config_json() {
+            None => Ok(None),
+            Some(json) => {
+                let parsed = config::from_json::<T>("config_json", json)?;
+                Ok(Some(parsed.warn_unknown("config_json")))
+            }
+        }
+    }
+
     /// This provider as an invocation entity.
     pub fn entity(&self) -> WasmCloudEntity {
         WasmCloudEntity::provider(
@@ -215,10 +221,12 @@ impl ProviderContext {
     pub fn rpc(&self) -> &RpcClient {
         &self.inner.rpc
     }
+}
 
+impl CallActor for ProviderContext {
     /// Calls `operation` on actor `actor_id`, signed with `invocation_seed`;
     /// `timeout` defaults to the host's `default_rpc_timeout_ms`.
-    pub async fn call_actor(
+    async fn call_actor(
         &self,
         actor_id: &str,
         operation: &str,

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use provider_sdk::wire::{deserialize_reply, serialize};
-use provider_sdk::{ProviderContext, RpcError};
+use lattice_rpc::RpcError;
+use lattice_rpc::client::CallActor;
+use lattice_rpc::wire::{deserialize_reply, serialize};
 
 use crate::ops;
 use crate::types::{HttpRequest, HttpResponse};
@@ -14,7 +15,7 @@ use crate::types::{HttpRequest, HttpResponse};
 /// `unavailable` comes back as the `Err`, for the provider to turn into
 /// `500`, `504` or `503`.
 pub async fn forward(
-    ctx: &ProviderContext,
+    ctx: &impl CallActor,
     actor_id: &str,
     req: &HttpRequest,
     timeout: Option<Duration>,

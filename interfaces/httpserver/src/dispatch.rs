@@ -1,7 +1,7 @@
 //! Serves `HttpServer.HandleRequest` on an [`HttpHandler`] (the actor side).
 
-use provider_sdk::RpcError;
-use provider_sdk::wire::{deserialize, serialize};
+use lattice_rpc::RpcError;
+use lattice_rpc::wire::{deserialize, serialize};
 
 use crate::handler::HttpHandler;
 use crate::ops;
@@ -28,7 +28,7 @@ pub async fn dispatch_handler<H: HttpHandler>(
 
 #[cfg(test)]
 mod tests {
-    use provider_sdk::ErrorCode;
+    use lattice_rpc::ErrorCode;
 
     use super::*;
     use crate::error::HttpError;

@@ -1,6 +1,6 @@
 //! Errors of the httpserver interface and their stable wire codes.
 
-use provider_sdk::RpcError;
+use lattice_rpc::RpcError;
 
 /// What an actor's handler can answer instead of a response. The provider
 /// answers the HTTP client `500` for either and logs the text.

@@ -1,6 +1,6 @@
 //! The trait an actor (or a test actor) implements to answer HTTP requests.
 
-use provider_sdk::RpcError;
+use lattice_rpc::RpcError;
 
 use crate::types::{HttpRequest, HttpResponse};
 

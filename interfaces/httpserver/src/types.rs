@@ -107,7 +107,7 @@ impl HttpResponse {
 mod tests {
     use std::collections::BTreeMap;
 
-    use provider_sdk::wire::{deserialize, serialize};
+    use lattice_rpc::wire::{deserialize, serialize};
     use serde::de::IgnoredAny;
 
     use super::*;

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use keyvalue::memory::MemoryStore;
+use keyvalue_interface::memory::MemoryStore;
 use provider_sdk::{Call, ConfigError, LinkConfig, Provider, ProviderContext, RpcError};
 
 #[derive(Default)]
 struct Memory(Arc<MemoryStore>);
 
 impl Provider for Memory {
-    const CONTRACT_ID: &'static str = keyvalue::CONTRACT_ID;
+    const CONTRACT_ID: &'static str = keyvalue_interface::CONTRACT_ID;
     type Link = Arc<MemoryStore>;
 
     async fn put_link(
@@ -22,10 +22,10 @@ impl Provider for Memory {
     }
 
     async fn handle(&self, call: Call<'_, Self::Link>) -> Result<Vec<u8>, RpcError> {
-        keyvalue::dispatch(call.state().as_ref(), call.operation, &call.msg).await
+        keyvalue_interface::dispatch(call.state().as_ref(), call.operation, &call.msg).await
     }
 }
 
 fn main() -> std::process::ExitCode {
-    provider_sdk::run(Memory::default())
+    provider_sdk::run!(Memory::default())
 }

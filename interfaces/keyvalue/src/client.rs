@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use provider_sdk::{ActorClient, RpcClient, RpcError};
+use lattice_rpc::{ActorClient, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;

@@ -2,28 +2,26 @@
 
 use std::time::Duration;
 
-use provider_sdk::RpcError;
-use provider_sdk::wire::{deserialize, serialize};
+use lattice_rpc::RpcError;
+use lattice_rpc::wire::{deserialize, serialize};
 use serde_bytes::ByteBuf;
 
 use crate::error::KvError;
 use crate::store::KeyValueStore;
 use crate::types::*;
-use crate::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ops};
+use crate::{DEFAULT_LIST_LIMIT, MAX_BUCKET_BYTES, MAX_LIST_LIMIT, ops};
 
-/// Bucket names every backend can hold: 1 to 64 of `A-Z a-z 0-9 _ -`, or
-/// empty for the legacy keyspace.
+/// Bucket identifiers: any UTF-8 string of at most [`MAX_BUCKET_BYTES`]
+/// bytes, as `wasi:keyvalue`'s `open` allows (`app:sessions`, `tenant/42`,
+/// `café`); the empty one is the legacy keyspace. Each backend maps them to
+/// names it accepts without two identifiers ever meeting.
 pub fn validate_bucket(bucket: &str) -> Result<(), KvError> {
-    let ok = bucket.is_empty()
-        || (bucket.len() <= 64
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-    if ok {
+    if bucket.len() <= MAX_BUCKET_BYTES {
         Ok(())
     } else {
         Err(KvError::NoSuchStore(format!(
-            "invalid bucket name {bucket:?} (1-64 of A-Z a-z 0-9 _ -)"
+            "bucket identifier of {} bytes; at most {MAX_BUCKET_BYTES}",
+            bucket.len()
         )))
     }
 }

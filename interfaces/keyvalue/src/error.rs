@@ -1,6 +1,6 @@
 //! Errors of the keyvalue interface and their stable wire codes.
 
-use provider_sdk::{ErrorCode, RpcError};
+use lattice_rpc::{ErrorCode, RpcError};
 
 /// What a keyvalue store can answer besides success.
 #[non_exhaustive]

@@ -24,6 +24,9 @@ pub use store::{CasOutcome, KeyValueStore};
 /// The contract id.
 pub const CONTRACT_ID: &str = "wasmcloud:keyvalue";
 
+/// Longest bucket identifier, in bytes.
+pub const MAX_BUCKET_BYTES: usize = 255;
+
 /// Default page size of `list-keys`.
 pub const DEFAULT_LIST_LIMIT: u32 = 1000;
 /// Largest page size of `list-keys`.

@@ -239,13 +239,16 @@ impl KeyValueStore for MemoryStore {
                 Some(Value::List(l)) => l,
                 Some(_) => return Err(KvError::WrongType(list.to_string())),
             };
-            // Redis LRANGE semantics: inclusive, negative from the end, clamped.
+            // Redis LRANGE semantics: inclusive, negative from the end; a
+            // start before the first item is the first item, and a stop
+            // before the first item (or before start) makes the range empty.
             let len = items.len() as i64;
-            let norm = |i: i32| {
+            let from_end = |i: i32| {
                 let i = i64::from(i);
-                if i < 0 { (len + i).max(0) } else { i }
+                if i < 0 { len + i } else { i }
             };
-            let (from, to) = (norm(start), norm(stop).min(len - 1));
+            let from = from_end(start).max(0);
+            let to = from_end(stop).min(len - 1);
             if from > to || from >= len {
                 return Ok(Vec::new());
             }

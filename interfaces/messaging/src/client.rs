@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use provider_sdk::wire::{deserialize_reply, serialize};
-use provider_sdk::{ActorClient, ProviderContext, RpcClient, RpcError};
+use lattice_rpc::client::CallActor;
+use lattice_rpc::wire::{deserialize_reply, serialize};
+use lattice_rpc::{ActorClient, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -96,7 +97,7 @@ impl MessagingClient {
 /// the provider of `ctx`; `timeout` defaults to the host's
 /// `default_rpc_timeout_ms`. The actor's error comes back as the `Err`.
 pub async fn deliver(
-    ctx: &ProviderContext,
+    ctx: &impl CallActor,
     actor_id: &str,
     msg: &SubMessage,
     timeout: Option<Duration>,

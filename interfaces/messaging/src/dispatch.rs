@@ -2,8 +2,8 @@
 //! [`MessagingBackend`] (provider side), [`dispatch_subscriber`] on a
 //! [`MessageSubscriber`] (actor side).
 
-use provider_sdk::RpcError;
-use provider_sdk::wire::{deserialize, serialize};
+use lattice_rpc::RpcError;
+use lattice_rpc::wire::{deserialize, serialize};
 
 use crate::backend::{MessageSubscriber, MessagingBackend};
 use crate::error::MessagingError;
@@ -98,7 +98,7 @@ pub async fn dispatch_subscriber<S: MessageSubscriber>(
 mod tests {
     use std::sync::Mutex;
 
-    use provider_sdk::ErrorCode;
+    use lattice_rpc::ErrorCode;
 
     use super::*;
     use crate::types::ReplyMessage;

@@ -1,6 +1,6 @@
 //! Errors of the messaging interface and their stable wire codes.
 
-use provider_sdk::{ErrorCode, RpcError};
+use lattice_rpc::{ErrorCode, RpcError};
 
 /// What a messaging backend (or a subscribing actor) can answer besides success.
 #[non_exhaustive]

@@ -86,7 +86,7 @@ pub struct SubMessage {
 mod tests {
     use std::collections::BTreeMap;
 
-    use provider_sdk::wire::{deserialize, serialize};
+    use lattice_rpc::wire::{deserialize, serialize};
     use serde::de::IgnoredAny;
 
     use super::*;

@@ -1,6 +1,6 @@
 //! A typed client: what an actor (or a test) calls a secrets provider with.
 
-use provider_sdk::{ActorClient, RpcClient, RpcError};
+use lattice_rpc::{ActorClient, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

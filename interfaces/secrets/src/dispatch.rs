@@ -1,7 +1,7 @@
 //! Serves `Secrets.Get` on a [`SecretsBackend`].
 
-use provider_sdk::RpcError;
-use provider_sdk::wire::{deserialize, serialize};
+use lattice_rpc::RpcError;
+use lattice_rpc::wire::{deserialize, serialize};
 
 use crate::backend::SecretsBackend;
 use crate::error::SecretsError;
@@ -43,7 +43,7 @@ pub async fn dispatch<B: SecretsBackend>(
 
 #[cfg(test)]
 mod tests {
-    use provider_sdk::ErrorCode;
+    use lattice_rpc::ErrorCode;
 
     use super::*;
     use crate::error::{ACCESS_DENIED, NOT_FOUND, is_code};

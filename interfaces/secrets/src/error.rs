@@ -1,7 +1,7 @@
 //! Errors of the secrets interface and their stable wire codes. Messages
 //! never contain secret material.
 
-use provider_sdk::{ErrorCode, RpcError};
+use lattice_rpc::{ErrorCode, RpcError};
 
 /// What a secrets backend can answer besides success.
 #[non_exhaustive]

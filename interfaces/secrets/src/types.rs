@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use provider_sdk::RpcError;
-use provider_sdk::wire::{deserialize, serialize};
+use lattice_rpc::RpcError;
+use lattice_rpc::wire::{deserialize, serialize};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SecretsError;
@@ -98,8 +98,8 @@ impl SecretValue {
     /// (an xkey with its seed), and decodes it. A value that does not open or
     /// decode is `bad-envelope`: the peer answered what this side cannot read.
     pub fn open(sealed: &[u8], recipient: &nkeys::XKey, sender: &str) -> Result<Self, RpcError> {
-        let plain = provider_sdk::secret::open(sealed, recipient, sender)
-            .map_err(RpcError::bad_envelope)?;
+        let plain = lattice_rpc::secret::open(sealed, recipient, sender)
+            .map_err(|e| RpcError::bad_envelope(e.to_string()))?;
         deserialize(&plain)
             .map_err(|_| RpcError::bad_envelope("sealed value is not a {string} or {bytes} map"))
     }

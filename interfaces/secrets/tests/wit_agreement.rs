@@ -1,6 +1,6 @@
-//! `wit/secrets` declares exactly the operations of `secrets::ops::ALL`.
+//! `wit/secrets` declares exactly the operations of `secrets_interface::ops::ALL`.
 
 #[test]
 fn wit_and_rust_declare_the_same_operations() {
-    wit_ops::assert_agree(&["secrets"], &secrets::ops::ALL);
+    wit_ops::assert_agree(&["secrets"], &secrets_interface::ops::ALL);
 }

@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine;
-use provider_sdk::Secret;
 use provider_sdk::config::from_json;
+use provider_sdk::{ConfigError, Secret};
 use serde::Deserialize;
 
 use crate::cors::{Cors, CorsSettings};
@@ -173,14 +173,14 @@ impl HttpLink {
                 .decode(b64)
                 .or_else(|_| STANDARD_NO_PAD.decode(b64))
                 .or_else(|_| URL_SAFE_NO_PAD.decode(b64.trim_end_matches('=')))
-                .map_err(|_| LinkError::Config("config_b64 is not valid base64".into()))?;
+                .map_err(|_| ConfigError::invalid("config_b64", "not valid base64"))?;
             let text = String::from_utf8(bytes)
-                .map_err(|_| LinkError::Config("config_b64 is not UTF-8 JSON".into()))?;
+                .map_err(|_| ConfigError::invalid("config_b64", "not UTF-8 JSON"))?;
             all = all.merge(nested(&text, "config_b64")?);
         }
         if let Some(path) = self.config_file.as_deref() {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                LinkError::Config(format!("config_file {path:?} cannot be read: {e}"))
+                ConfigError::invalid("config_file", format!("{path:?} cannot be read: {e}"))
             })?;
             all = all.merge(nested(&text, "config_file")?);
         }
@@ -188,12 +188,13 @@ impl HttpLink {
     }
 
     fn validate(self) -> Result<LinkSettings, LinkError> {
-        let bad = |m: String| LinkError::Config(m);
+        let bad = |key: &str, why: String| LinkError::Config(ConfigError::invalid(key, why));
         let mut addr = match self.address.as_deref().map(str::trim) {
             Some(a) if !a.is_empty() => a.parse::<SocketAddr>().map_err(|_| {
-                bad(format!(
-                    "address {a:?} is not IP:PORT (e.g. 127.0.0.1:8080)"
-                ))
+                bad(
+                    "address",
+                    format!("{a:?} is not IP:PORT (e.g. 127.0.0.1:8080)"),
+                )
             })?,
             _ => DEFAULT_ADDRESS,
         };
@@ -220,28 +221,31 @@ impl HttpLink {
             },
             self.readonly_mode.unwrap_or(false),
         )
-        .map_err(bad)?;
+        .map_err(|why| bad("cors", why))?;
         let max_content_len = match self.max_content_len.as_deref() {
             Some(s) => parse_size(s).ok_or_else(|| {
-                bad("max_content_len must be a size like 512, 1K, 20M or 1G".into())
+                bad(
+                    "max_content_len",
+                    "must be a size like 512, 1K, 20M or 1G".into(),
+                )
             })?,
             None => DEFAULT_MAX_CONTENT_LEN,
         };
         let cache_control = match self.cache_control.as_deref().map(str::trim) {
             Some(c) if !c.is_empty() => Some(
                 hyper::header::HeaderValue::from_str(c)
-                    .map_err(|_| bad("cache_control is not a valid header value".into()))?,
+                    .map_err(|_| bad("cache_control", "not a valid header value".into()))?,
             ),
             _ => None,
         };
         let path_prefix = normalize_prefix(self.path_prefix.as_deref().unwrap_or("/"))
-            .ok_or_else(|| bad("path_prefix must start with '/'".into()))?;
+            .ok_or_else(|| bad("path_prefix", "must start with '/'".into()))?;
         let host = match self.host.as_deref().map(str::trim) {
             Some(h) if !h.is_empty() => Some(h.to_ascii_lowercase()),
             _ => None,
         };
         let nonzero = |v: Option<u64>, name: &str| match v {
-            Some(0) => Err(bad(format!("{name} must be at least 1"))),
+            Some(0) => Err(bad(name, "must be at least 1".into())),
             other => Ok(other.map(Duration::from_millis)),
         };
         Ok(LinkSettings {
@@ -274,16 +278,12 @@ impl HttpLink {
 
 /// Settings from JSON text; the config_* keys inside are ignored.
 fn nested(text: &str, what: &str) -> Result<HttpLink, LinkError> {
-    let parsed =
-        from_json::<HttpLink>(text).map_err(|e| LinkError::Config(format!("{what}: {e}")))?;
-    if !parsed.unknown_keys.is_empty() {
-        tracing::warn!(keys = ?parsed.unknown_keys, "{what} has keys this provider does not use");
-    }
+    let parsed = from_json::<HttpLink>(what, text)?.warn_unknown(what);
     Ok(HttpLink {
         config_json: None,
         config_b64: None,
         config_file: None,
-        ..parsed.value
+        ..parsed
     })
 }
 

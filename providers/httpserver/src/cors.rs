@@ -67,7 +67,7 @@ impl Cors {
             Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
                 .map_err(|_| "allowed_methods holds an invalid method".to_string())
         })
-        .filter(|m| !readonly || m.as_ref().is_ok_and(crate::provider::is_safe_method))
+        .filter(|m| !readonly || m.as_ref().is_ok_and(is_safe_method))
         .collect::<Result<_, _>>()?;
         let method_names: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
         let headers: Vec<String> = match s.allowed_headers {
@@ -164,6 +164,14 @@ impl Cors {
             resp.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, e.clone());
         }
     }
+}
+
+/// True for the methods `readonly_mode` lets through.
+pub fn is_safe_method(m: &hyper::Method) -> bool {
+    matches!(
+        *m,
+        hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS
+    )
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use provider_sdk::{ConfigError, ErrorCode, RpcError};
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     /// A value is invalid.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(String),
@@ -50,7 +50,10 @@ pub enum LinkError {
 
 impl From<LinkError> for ConfigError {
     fn from(e: LinkError) -> Self {
-        ConfigError(e.to_string())
+        match e {
+            LinkError::Config(c) => c,
+            other => ConfigError::unusable(other.to_string()),
+        }
     }
 }
 

@@ -20,8 +20,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{LinkSettings, ListenerSettings, RouteSettings};
+use crate::config::{LinkSettings, ListenerSettings};
 use crate::error::LinkError;
+use crate::routes::{Route, RouteHandle, RouteTable};
 use crate::tls;
 
 /// How long a closing listener waits for requests in flight.
@@ -30,39 +31,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: usize = 4096;
 const H2_MAX_STREAMS: u32 = 128;
 
-/// A link's state: its route on a listener.
-#[derive(Debug)]
-pub struct RouteHandle {
-    addr: SocketAddr,
-    id: u64,
-}
-
-/// One route: requests matching it go to `actor`.
-pub struct Route {
-    id: u64,
-    /// The linked actor.
-    pub actor: String,
-    /// The provider context to call the actor with.
-    pub ctx: ProviderContext,
-    /// The route's settings.
-    pub settings: RouteSettings,
-}
-
-impl Route {
-    fn same_key(&self, other: &Route) -> bool {
-        self.settings.host == other.settings.host
-            && self.settings.path_prefix == other.settings.path_prefix
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{}{}",
-            self.settings.host.as_deref().unwrap_or("(any host)"),
-            self.settings.path_prefix
-        )
-    }
-}
-
 struct ListenerConfig {
     settings: ListenerSettings,
     tls: Option<TlsAcceptor>,
@@ -70,51 +38,18 @@ struct ListenerConfig {
 
 /// One TCP listener and its routes.
 pub struct Listener {
-    routes: RwLock<Arc<Vec<Arc<Route>>>>,
+    routes: RouteTable,
     config: RwLock<Arc<ListenerConfig>>,
     stop: watch::Sender<bool>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    prefix == "/"
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
 impl Listener {
-    fn routes(&self) -> Arc<Vec<Arc<Route>>> {
-        self.routes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_routes(&self, routes: Vec<Arc<Route>>) {
-        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
-    }
-
     fn config(&self) -> Arc<ListenerConfig> {
         self.config
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    /// The route for a request: among routes whose host matches (or that
-    /// have none), one with a host first, then the longest path prefix.
-    pub fn route_for(&self, host: Option<&str>, path: &str) -> Option<Arc<Route>> {
-        let host = host.map(|h| h.to_ascii_lowercase());
-        self.routes()
-            .iter()
-            .filter(|r| match &r.settings.host {
-                Some(h) => host.as_deref() == Some(h.as_str()),
-                None => true,
-            })
-            .filter(|r| prefix_matches(&r.settings.path_prefix, path))
-            .max_by_key(|r| (r.settings.host.is_some(), r.settings.path_prefix.len()))
-            .cloned()
     }
 
     fn is_running(&self) -> bool {
@@ -165,7 +100,7 @@ impl Listeners {
         });
         let mut map = self.map.lock().await;
         if let Some(l) = map.get(&addr) {
-            let routes = l.routes();
+            let routes = l.routes.all();
             if let Some(taken) = routes
                 .iter()
                 .find(|r| r.same_key(&route) && r.actor != actor)
@@ -196,7 +131,7 @@ impl Listeners {
                 .cloned()
                 .collect();
             next.push(route);
-            l.set_routes(next);
+            l.routes.set(next);
             tracing::info!(%addr, actor, "route added to a listener");
             return Ok(RouteHandle { addr, id });
         }
@@ -206,7 +141,11 @@ impl Listeners {
             .map_err(|source| LinkError::Bind { addr, source })?;
         let (stop, stop_rx) = watch::channel(false);
         let l = Arc::new(Listener {
-            routes: RwLock::new(Arc::new(vec![route])),
+            routes: {
+                let t = RouteTable::default();
+                t.set(vec![route]);
+                t
+            },
             config: RwLock::new(Arc::new(ListenerConfig {
                 settings: listener,
                 tls,
@@ -229,13 +168,14 @@ impl Listeners {
             return;
         };
         let next: Vec<Arc<Route>> = l
-            .routes()
+            .routes
+            .all()
             .iter()
             .filter(|r| r.id != h.id)
             .cloned()
             .collect();
         let empty = next.is_empty();
-        l.set_routes(next);
+        l.routes.set(next);
         if empty {
             map.remove(&h.addr);
             l.close().await;
@@ -327,7 +267,7 @@ async fn serve_io<I>(
         service_fn(move |req| {
             started.store(true, Ordering::Relaxed);
             let l = l.clone();
-            async move { Ok::<_, Infallible>(crate::provider::respond(&l, req).await) }
+            async move { Ok::<_, Infallible>(crate::request::respond(&l.routes, req).await) }
         })
     };
     let s = &cfg.settings;
@@ -368,19 +308,5 @@ async fn serve_io<I>(
                 conn.as_mut().graceful_shutdown();
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix_matches;
-
-    #[test]
-    fn prefixes_match_whole_segments() {
-        assert!(prefix_matches("/", "/anything"));
-        assert!(prefix_matches("/api", "/api"));
-        assert!(prefix_matches("/api", "/api/v1"));
-        assert!(!prefix_matches("/api", "/apix"));
-        assert!(!prefix_matches("/api", "/"));
     }
 }

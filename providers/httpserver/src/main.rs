@@ -7,8 +7,10 @@ mod cors;
 mod error;
 mod listener;
 mod provider;
+mod request;
+mod routes;
 mod tls;
 
 fn main() -> std::process::ExitCode {
-    provider_sdk::run(provider::HttpServerProvider::default())
+    provider_sdk::run!(provider::HttpServerProvider::default(), config::HttpLink)
 }

@@ -186,13 +186,13 @@ async fn archived_nested_tls_files_in_config_json_work() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // A plain-HTTP client on a TLS listener gets no HTTP answer, and the provider stays up.
-    let r = integration::http1::request(&addr, "GET", "/", &[], b"").await;
+    let r = lattice_fixtures::http1::request(&addr, "GET", "/", &[], b"").await;
     assert!(r.is_err() || r.is_ok_and(|r| r.status != 200));
     assert!(l.host.health(&l.pref).await.unwrap().healthy);
 }
 
 fn uuid_like() -> String {
-    integration::new_actor()
+    lattice_conformance::host::new_actor()
 }
 
 #[tokio::test]

@@ -16,8 +16,9 @@ pub struct LinkValues {
     /// a cluster). Default: the lattice connection, reused.
     #[serde(alias = "cluster_uri")]
     pub url: Option<Secret<String>>,
-    /// The KV bucket that the empty bucket `""` (the legacy keyspace) maps to.
-    /// Default `default`.
+    /// The KV bucket that the empty bucket `""` (the legacy keyspace) maps to,
+    /// as written: 1-64 of `A-Z a-z 0-9 _ -`, not starting with `b_` (named
+    /// buckets' names start so). Default `default`.
     #[serde(alias = "bucket")]
     pub default_bucket: Option<String>,
     /// Replicas of a bucket this provider creates. Default 1.
@@ -82,14 +83,14 @@ pub struct Buckets {
 }
 
 impl Buckets {
-    /// The KV bucket that interface bucket `bucket` lives in.
+    /// The KV bucket that interface bucket `bucket` lives in (see
+    /// [`crate::bucket_names`]: no two identifiers share one).
     pub fn kv_name(&self, bucket: &str) -> String {
-        let name = if bucket.is_empty() {
-            &self.default_bucket
+        if bucket.is_empty() {
+            format!("{}{}", self.prefix, self.default_bucket)
         } else {
-            bucket
-        };
-        format!("{}{name}", self.prefix)
+            format!("{}{}", self.prefix, crate::bucket_names::named(bucket))
+        }
     }
 }
 
@@ -132,34 +133,44 @@ impl LinkValues {
 
     /// Checks every value and applies the defaults.
     pub fn validate(self) -> Result<Settings, ConfigError> {
-        let err = |m: String| Err(ConfigError(m));
+        let invalid = |key: &str, why: &str| Err(ConfigError::invalid(key, why));
         let prefix = self.bucket_prefix.unwrap_or_default();
         if prefix.len() > MAX_PREFIX_LEN || !bucket_chars_ok(&prefix) {
-            return err(format!(
-                "bucket_prefix must be at most {MAX_PREFIX_LEN} of A-Z a-z 0-9 _ -"
-            ));
+            return invalid(
+                "bucket_prefix",
+                &format!("must be at most {MAX_PREFIX_LEN} of A-Z a-z 0-9 _ -"),
+            );
         }
         let default_bucket = self.default_bucket.unwrap_or_else(|| "default".into());
         if default_bucket.is_empty()
             || default_bucket.len() > 64
             || !bucket_chars_ok(&default_bucket)
         {
-            return err("default_bucket must be 1-64 of A-Z a-z 0-9 _ -".into());
+            return invalid("default_bucket", "must be 1-64 of A-Z a-z 0-9 _ -");
+        }
+        if default_bucket.starts_with(crate::bucket_names::NAMED_PREFIX) {
+            return invalid(
+                "default_bucket",
+                "must not start with b_ (the names of named buckets start so)",
+            );
         }
         let replicas = match self.replicas.unwrap_or(1) {
             n @ 1..=5 => n as usize,
-            _ => return err("replicas must be between 1 and 5 (NATS's limit)".into()),
+            _ => return invalid("replicas", "must be between 1 and 5 (NATS's limit)"),
         };
         let storage = match self.storage.as_deref().map(str::trim) {
             None | Some("") => StorageType::File,
             Some(s) if s.eq_ignore_ascii_case("file") => StorageType::File,
             Some(s) if s.eq_ignore_ascii_case("memory") => StorageType::Memory,
-            Some(s) => return err(format!("storage {s:?} is not one of: file, memory")),
+            Some(_) => return invalid("storage", "is not one of: file, memory"),
         };
         let (jwt, seed) = (non_empty(self.jwt), non_empty(self.seed));
         let connect = match non_empty(self.url) {
             None if jwt.is_some() || seed.is_some() => {
-                return err("jwt and seed apply to a url connection; set url too".into());
+                return Err(ConfigError::missing(
+                    "url",
+                    Some("jwt and seed apply to a url connection"),
+                ));
             }
             None => None,
             Some(url) => {
@@ -183,20 +194,26 @@ impl LinkValues {
 fn check_connect(c: &Connect) -> Result<(), ConfigError> {
     for part in c.url.split(',') {
         if let Err(e) = part.trim().parse::<async_nats::ServerAddr>() {
-            return Err(ConfigError(format!(
-                "url {:?} is not a NATS server address: {e}",
-                redact_url(part.trim())
-            )));
+            return Err(ConfigError::invalid(
+                "url",
+                format!(
+                    "{:?} is not a NATS server address: {e}",
+                    redact_url(part.trim())
+                ),
+            ));
         }
     }
     if c.jwt.is_some() && c.seed.is_none() {
-        return Err(ConfigError("jwt needs the seed that signs for it".into()));
+        return Err(ConfigError::missing(
+            "seed",
+            Some("jwt needs the seed that signs for it"),
+        ));
     }
     if c.seed
         .as_ref()
         .is_some_and(|seed| nkeys::KeyPair::from_seed(seed).is_err())
     {
-        return Err(ConfigError("seed is not a valid nkey seed".into()));
+        return Err(ConfigError::invalid("seed", "not a valid nkey seed"));
     }
     Ok(())
 }
@@ -219,7 +236,8 @@ mod tests {
         let s = parse(&[]).unwrap();
         assert!(s.connect.is_none());
         assert_eq!(s.buckets.kv_name(""), "default");
-        assert_eq!(s.buckets.kv_name("orders"), "orders");
+        assert_eq!(s.buckets.kv_name("orders"), "b_orders");
+        assert_eq!(s.buckets.kv_name("default"), "b_default");
         assert_eq!(s.buckets.replicas, 1);
         assert_eq!(s.buckets.storage, StorageType::File);
     }
@@ -228,7 +246,7 @@ mod tests {
     fn prefix_applies_to_every_bucket_including_the_default() {
         let s = parse(&[("bucket_prefix", "app1_"), ("DEFAULT_BUCKET", "legacy")]).unwrap();
         assert_eq!(s.buckets.kv_name(""), "app1_legacy");
-        assert_eq!(s.buckets.kv_name("x"), "app1_x");
+        assert_eq!(s.buckets.kv_name("x"), "app1_b_x");
     }
 
     #[test]
@@ -236,10 +254,11 @@ mod tests {
         for (pairs, names) in [
             (vec![("storage", "tape")], "storage"),
             (vec![("replicas", "0")], "replicas"),
-            (vec![("replicas", "many")], "u32"),
+            (vec![("replicas", "many")], "replicas"),
             (vec![("url", "http://127.0.0.1:4222")], "url"),
             (vec![("bucket_prefix", "a.b")], "bucket_prefix"),
             (vec![("default_bucket", "has space")], "default_bucket"),
+            (vec![("default_bucket", "b_orders")], "default_bucket"),
             (vec![("seed", "SUAxyz")], "url"),
             (vec![("url", "127.0.0.1:4222"), ("jwt", "eyJ")], "jwt"),
             (vec![("url", "127.0.0.1:4222"), ("seed", "nope")], "seed"),
@@ -263,10 +282,12 @@ mod tests {
 
     #[test]
     fn link_values_override_config_json_key_by_key() {
-        let defaults: LinkValues =
-            from_json(r#"{"replicas": 3, "storage": "memory", "bucket_prefix": "p_"}"#)
-                .unwrap()
-                .value;
+        let defaults: LinkValues = from_json(
+            "config_json",
+            r#"{"replicas": 3, "storage": "memory", "bucket_prefix": "p_"}"#,
+        )
+        .unwrap()
+        .value;
         let link: LinkValues = from_map(&HashMap::from([("storage".into(), "file".into())]))
             .unwrap()
             .value;

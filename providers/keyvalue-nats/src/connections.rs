@@ -2,11 +2,11 @@
 //! link with equal address and credentials, closed when the last such link
 //! is released. Links without `url` reuse the lattice connection.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use provider_sdk::ConfigError;
+use provider_sdk::pool::SharedPool;
 
 use crate::config::Connect;
 
@@ -59,47 +59,16 @@ impl Drop for AppConnection {
     }
 }
 
-/// The table of live application connections.
-#[derive(Default)]
-pub struct Connections {
-    live: Mutex<HashMap<Connect, Weak<AppConnection>>>,
-}
+/// The table of live application connections, by settings.
+pub type Connections = SharedPool<Connect, AppConnection>;
 
-impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Connect, Weak<AppConnection>>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn find(&self, c: &Connect) -> Option<Arc<AppConnection>> {
-        let mut live = self.lock();
-        live.retain(|_, w| w.strong_count() > 0);
-        live.get(c).and_then(Weak::upgrade)
-    }
-
-    /// The connection for `c`: a live one with the same settings, else a new one.
-    pub async fn get_or_connect(
-        &self,
-        c: &Connect,
-        name: &str,
-    ) -> Result<Arc<AppConnection>, ConfigError> {
-        if let Some(conn) = self.find(c) {
-            return Ok(conn);
-        }
-        // Connect without holding the table, so health checks never wait on it.
-        let conn = Arc::new(connect(c, name).await?);
-        let mut live = self.lock();
-        if let Some(other) = live.get(c).and_then(Weak::upgrade) {
-            // Another link connected meanwhile: share that one, close ours.
-            return Ok(other);
-        }
-        live.insert(c.clone(), Arc::downgrade(&conn));
-        Ok(conn)
-    }
-
-    /// Every live application connection.
-    pub fn all(&self) -> Vec<Arc<AppConnection>> {
-        self.lock().values().filter_map(Weak::upgrade).collect()
-    }
+/// The connection for `c`: a live one with the same settings, else a new one.
+pub async fn get_or_connect(
+    table: &Connections,
+    c: &Connect,
+    name: &str,
+) -> Result<Arc<AppConnection>, ConfigError> {
+    table.get_or_connect(c, || connect(c, name)).await
 }
 
 async fn connect(c: &Connect, name: &str) -> Result<AppConnection, ConfigError> {
@@ -125,7 +94,7 @@ async fn connect(c: &Connect, name: &str) -> Result<AppConnection, ConfigError> 
     match (&c.jwt, &c.seed) {
         (Some(jwt), Some(seed)) => {
             let kp = nkeys::KeyPair::from_seed(seed)
-                .map_err(|_| ConfigError("seed is not a valid nkey seed".into()))?;
+                .map_err(|_| ConfigError::invalid("seed", "not a valid nkey seed"))?;
             let kp = Arc::new(kp);
             opts = opts.jwt(jwt.clone(), move |nonce| {
                 let kp = kp.clone();
@@ -138,7 +107,7 @@ async fn connect(c: &Connect, name: &str) -> Result<AppConnection, ConfigError> 
     let client = opts
         .connect(c.url.split(',').map(str::trim).collect::<Vec<_>>())
         .await
-        .map_err(|e| ConfigError(format!("cannot connect to NATS at {url}: {e}")))?;
+        .map_err(|e| ConfigError::unusable(format!("cannot connect to NATS at {url}: {e}")))?;
     tracing::info!(%url, "connected to application NATS");
     Ok(AppConnection { client, url })
 }
@@ -146,7 +115,7 @@ async fn connect(c: &Connect, name: &str) -> Result<AppConnection, ConfigError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use integration::servers::NatsServer;
+    use lattice_fixtures::NatsServer;
 
     fn connect_to(url: &str) -> Connect {
         Connect {
@@ -161,28 +130,27 @@ mod tests {
         let server = NatsServer::start().unwrap();
         let table = Connections::default();
         let c = connect_to(&server.url());
-        let a = table.get_or_connect(&c, "t").await.unwrap();
-        let b = table.get_or_connect(&c, "t").await.unwrap();
+        let a = get_or_connect(&table, &c, "t").await.unwrap();
+        let b = get_or_connect(&table, &c, "t").await.unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         // Another spelling of the address is other settings: its own connection.
         let host_port = server.url().trim_start_matches("nats://").to_string();
-        let other = table
-            .get_or_connect(&connect_to(&host_port), "t")
+        let other = get_or_connect(&table, &connect_to(&host_port), "t")
             .await
             .unwrap();
         assert!(!Arc::ptr_eq(&a, &other));
-        assert_eq!(table.all().len(), 2);
+        assert_eq!(table.live().len(), 2);
         drop((a, other));
-        assert_eq!(table.all().len(), 1, "b still holds the first");
+        assert_eq!(table.live().len(), 1, "b still holds the first");
         drop(b);
-        assert!(table.all().is_empty());
+        assert!(table.live().is_empty());
     }
 
     #[tokio::test]
     async fn an_unreachable_url_is_a_config_error_without_the_password() {
-        let port = integration::servers::free_port().unwrap();
+        let port = lattice_fixtures::free_port().unwrap();
         let c = connect_to(&format!("nats://u:hunter2@127.0.0.1:{port}"));
-        let Err(err) = Connections::default().get_or_connect(&c, "t").await else {
+        let Err(err) = get_or_connect(&Connections::default(), &c, "t").await else {
             panic!("connected to a closed port")
         };
         let msg = err.to_string();

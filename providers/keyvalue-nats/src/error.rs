@@ -17,7 +17,7 @@ use async_nats::jetstream::kv::{EntryError, EntryErrorKind, UpdateError, UpdateE
 use async_nats::jetstream::stream::{DirectGetError, DirectGetErrorKind};
 use async_nats::jetstream::{self, ErrorCode};
 use async_nats::{ConnectError, ConnectErrorKind, RequestError, RequestErrorKind};
-use keyvalue::KvError;
+use keyvalue_interface::KvError;
 
 /// What kind of failure an error chain describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

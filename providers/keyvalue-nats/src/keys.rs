@@ -9,7 +9,7 @@
 //! non-empty `p`, `encode(p)` is a prefix of `encode(k)` exactly when `p` is
 //! a prefix of `k`.
 
-use keyvalue::KvError;
+use keyvalue_interface::KvError;
 
 /// Longest encoded key accepted. NATS refuses protocol lines over 4 KiB
 /// (and closes the connection), and the subject travels with the bucket

@@ -1,6 +1,7 @@
 //! `keyvalue-nats`: the `wasmcloud:keyvalue` contract on NATS JetStream
 //! key-value buckets. See README.md.
 
+mod bucket_names;
 mod config;
 mod connections;
 mod error;
@@ -9,5 +10,5 @@ mod provider;
 mod store;
 
 fn main() -> std::process::ExitCode {
-    provider_sdk::run(provider::NatsKv::default())
+    provider_sdk::run!(provider::NatsKv::default(), config::LinkValues)
 }

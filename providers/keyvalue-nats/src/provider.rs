@@ -3,13 +3,12 @@
 use std::time::Duration;
 
 use async_nats::connection::State;
-use provider_sdk::config::from_json;
 use provider_sdk::{
     Call, ConfigError, HealthCheckResponse, LinkConfig, Provider, ProviderContext, RpcError,
 };
 
 use crate::config::LinkValues;
-use crate::connections::{Connection, Connections};
+use crate::connections::{Connection, Connections, get_or_connect};
 use crate::store::NatsStore;
 
 /// How long one connection's flush may take in a health check (the SDK
@@ -28,22 +27,14 @@ pub struct NatsKv {
 }
 
 impl Provider for NatsKv {
-    const CONTRACT_ID: &'static str = keyvalue::CONTRACT_ID;
+    const CONTRACT_ID: &'static str = keyvalue_interface::CONTRACT_ID;
     type Link = NatsStore;
 
-    async fn init(&mut self, ctx: &ProviderContext) -> Result<(), String> {
-        if let Some(json) = ctx.config_json() {
-            let parsed = from_json::<LinkValues>(json).map_err(|e| format!("config_json: {e}"))?;
-            if !parsed.unknown_keys.is_empty() {
-                tracing::warn!(keys = ?parsed.unknown_keys, "config_json has keys this provider does not use");
-            }
+    async fn init(&mut self, ctx: &ProviderContext) -> Result<(), ConfigError> {
+        if let Some(defaults) = ctx.provider_config::<LinkValues>()? {
             // Fail at start rather than at every link.
-            parsed
-                .value
-                .clone()
-                .validate()
-                .map_err(|e| format!("config_json: {e}"))?;
-            self.defaults = parsed.value;
+            defaults.clone().validate()?;
+            self.defaults = defaults;
         }
         self.lattice = Some(ctx.nats().clone());
         Ok(())
@@ -62,7 +53,7 @@ impl Provider for NatsKv {
             ),
             Some(c) => {
                 let name = format!("keyvalue-nats {}", ctx.provider_key());
-                let shared = self.connections.get_or_connect(c, &name).await?;
+                let shared = get_or_connect(&self.connections, c, &name).await?;
                 let url = shared.redacted_url().to_string();
                 (Connection::Shared(shared), url)
             }
@@ -81,7 +72,7 @@ impl Provider for NatsKv {
     }
 
     async fn handle(&self, call: Call<'_, NatsStore>) -> Result<Vec<u8>, RpcError> {
-        keyvalue::dispatch(call.state(), call.operation, &call.msg).await
+        keyvalue_interface::dispatch(call.state(), call.operation, &call.msg).await
     }
 
     /// Flushes the lattice connection and every application connection: a
@@ -91,7 +82,7 @@ impl Provider for NatsKv {
         if let Some(lattice) = &self.lattice {
             checks.push(("lattice NATS".to_string(), lattice.clone()));
         }
-        for app in self.connections.all() {
+        for app in self.connections.live() {
             checks.push((
                 format!("NATS at {}", app.redacted_url()),
                 app.client().clone(),

@@ -16,8 +16,8 @@ use async_nats::jetstream::kv::{Entry, Operation, Store, UpdateErrorKind};
 use async_nats::jetstream::stream::DiscardPolicy;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use keyvalue::types::KeyPage;
-use keyvalue::{Capabilities, CasOutcome, KeyValueStore, KvError};
+use keyvalue_interface::types::KeyPage;
+use keyvalue_interface::{Capabilities, CasOutcome, KeyValueStore, KvError};
 
 use crate::config::Buckets;
 use crate::connections::Connection;

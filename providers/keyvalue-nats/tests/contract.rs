@@ -5,10 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use integration::servers::NatsServer;
-use integration::suite::keyvalue::{CASES, KvSuite};
-use integration::{Host, ProviderProcess, ProviderRef, Target, binary, new_actor};
-use keyvalue::{Capabilities, KeyValueClient};
+use keyvalue_interface::{Capabilities, KeyValueClient};
+use lattice_conformance::Suite;
+use lattice_conformance::host::new_actor;
+use lattice_conformance::host::{Host, ProviderProcess, ProviderRef};
+use lattice_conformance::keyvalue::{CASES, KvSuite};
+use lattice_fixtures::NatsServer;
 
 const CAPS: Capabilities = Capabilities {
     ttl: false,
@@ -19,10 +21,14 @@ const CAPS: Capabilities = Capabilities {
 
 /// A host on `lattice`'s NATS with keyvalue-nats launched on it.
 async fn launch(lattice: &NatsServer) -> (Host, ProviderRef, ProviderProcess) {
-    let host = Host::new(&lattice.url()).await.unwrap();
+    let host = Host::builder()
+        .nats_url(lattice.url())
+        .connect()
+        .await
+        .unwrap();
     let hd = host.host_data("default");
-    let pref = ProviderRef::new(&hd.provider_key, "default", keyvalue::CONTRACT_ID);
-    let bin = binary("keyvalue-nats", "keyvalue-nats", Target::Bin).unwrap();
+    let pref = ProviderRef::new(&hd.provider_key, "default", keyvalue_interface::CONTRACT_ID);
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_keyvalue-nats"));
     let proc = host.launch(&bin, hd).await.unwrap();
     (host, pref, proc)
 }
@@ -66,7 +72,7 @@ async fn link_with_url_stores_in_that_server_and_bad_values_keep_the_old_link() 
     let default = js.get_key_value("app_default").await.unwrap();
     let got = default.get("greeting=2Een").await.unwrap();
     assert_eq!(got.as_deref(), Some(&b"hello"[..]));
-    let orders = js.get_key_value("app_orders").await.unwrap();
+    let orders = js.get_key_value("app_b_orders").await.unwrap();
     assert_eq!(
         orders.get("o/1").await.unwrap().as_deref(),
         Some(&b"one"[..])

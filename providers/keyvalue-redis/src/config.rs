@@ -69,17 +69,20 @@ impl RedisConfig {
             .unwrap_or_else(|| DEFAULT_URL.to_string());
         if let Err(e) = redis::Client::open(url.as_str()) {
             // redis-rs's message does not include the URL; keep it that way.
-            return Err(ConfigError(format!(
-                "url {} is not a valid Redis URL: {}",
-                redact_url(&url),
-                e.detail().unwrap_or("unparseable")
-            )));
+            return Err(ConfigError::invalid(
+                "url",
+                format!(
+                    "{} is not a valid Redis URL: {}",
+                    redact_url(&url),
+                    e.detail().unwrap_or("unparseable")
+                ),
+            ));
         }
         let ms = |own: Option<u64>, base: Option<u64>, default: u64, name: &str| match own
             .or(base)
             .unwrap_or(default)
         {
-            0 => Err(ConfigError(format!("{name} must be at least 1"))),
+            0 => Err(ConfigError::invalid(name, "must be at least 1")),
             v => Ok(Duration::from_millis(v)),
         };
         Ok(ConnectionSettings {

@@ -1,6 +1,6 @@
 //! Redis errors as keyvalue errors. Messages never carry the URL.
 
-use keyvalue::KvError;
+use keyvalue_interface::KvError;
 use redis::RedisError;
 
 /// Maps a Redis error for `key` to the interface's error.

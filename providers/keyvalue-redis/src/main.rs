@@ -7,5 +7,5 @@ mod provider;
 mod store;
 
 fn main() -> std::process::ExitCode {
-    provider_sdk::run(provider::RedisProvider::default())
+    provider_sdk::run!(provider::RedisProvider::default(), config::RedisConfig)
 }

@@ -3,11 +3,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use provider_sdk::config::{ConfigError, from_json};
+use provider_sdk::config::ConfigError;
 use provider_sdk::{Call, HealthCheckResponse, LinkConfig, Provider, ProviderContext, RpcError};
 
-use crate::config::RedisConfig;
-use crate::connections::Pool;
+use crate::config::{ConnectionSettings, RedisConfig};
+use crate::connections::{Pool, Shared};
 use crate::store::RedisStore;
 
 /// keyvalue-redis.
@@ -30,12 +30,18 @@ impl RedisProvider {
 
     fn set_default_connection(&self) -> Result<(), ConfigError> {
         let settings = RedisConfig::default().resolve(&self.defaults())?;
-        let shared = self.pool.get(&settings).map_err(ConfigError)?;
+        let shared = self.connection(&settings)?;
         *self
             .default_store
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(RedisStore::new(shared)));
         Ok(())
+    }
+
+    fn connection(&self, settings: &ConnectionSettings) -> Result<Arc<Shared>, ConfigError> {
+        self.pool
+            .get_or_make(settings, || Shared::new(settings))
+            .map_err(|why| ConfigError::invalid("url", why))
     }
 
     fn apply_defaults(&self, config: RedisConfig) -> Result<(), ConfigError> {
@@ -47,21 +53,14 @@ impl RedisProvider {
 }
 
 impl Provider for RedisProvider {
-    const CONTRACT_ID: &'static str = keyvalue::CONTRACT_ID;
+    const CONTRACT_ID: &'static str = keyvalue_interface::CONTRACT_ID;
     type Link = RedisStore;
 
-    async fn init(&mut self, ctx: &ProviderContext) -> Result<(), String> {
-        if let Some(json) = ctx.config_json() {
-            let parsed = from_json::<RedisConfig>(json).map_err(|e| e.to_string())?;
-            if !parsed.unknown_keys.is_empty() {
-                tracing::warn!(keys = ?parsed.unknown_keys, "provider config has keys this provider does not use");
-            }
-            self.apply_defaults(parsed.value)
-                .map_err(|e| e.to_string())?;
-        } else {
-            self.set_default_connection().map_err(|e| e.to_string())?;
+    async fn init(&mut self, ctx: &ProviderContext) -> Result<(), ConfigError> {
+        match ctx.provider_config::<RedisConfig>()? {
+            Some(config) => self.apply_defaults(config),
+            None => self.set_default_connection(),
         }
-        Ok(())
     }
 
     async fn put_link(
@@ -70,13 +69,13 @@ impl Provider for RedisProvider {
         link: &LinkConfig,
     ) -> Result<RedisStore, ConfigError> {
         let settings = link.parse::<RedisConfig>()?.resolve(&self.defaults())?;
-        let shared = self.pool.get(&settings).map_err(ConfigError)?;
+        let shared = self.connection(&settings)?;
         tracing::info!(actor = %link.actor_id(), redis = %settings.redacted(), "link uses Redis");
         Ok(RedisStore::new(shared))
     }
 
     async fn handle(&self, call: Call<'_, RedisStore>) -> Result<Vec<u8>, RpcError> {
-        keyvalue::dispatch(call.state(), call.operation, &call.msg).await
+        keyvalue_interface::dispatch(call.state(), call.operation, &call.msg).await
     }
 
     async fn health(&self) -> HealthCheckResponse {

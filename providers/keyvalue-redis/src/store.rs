@@ -1,15 +1,19 @@
 //! The keyvalue contract on Redis.
 //!
 //! Keys: the empty bucket is the bare key, so data of the archived wasmCloud
-//! provider stays readable; bucket `b` is the prefix `kvb:b:` (bucket names
-//! cannot contain `:`, so buckets never overlap). Legacy keys that start
-//! with `kvb:` are reserved and not listed in the empty bucket.
+//! provider stays readable; bucket `b` is the prefix `kvb:{b escaped}:`,
+//! where the escaping turns `%` into `%25` and `:` into `%3A` and leaves
+//! every other byte. The escaped bucket holds no `:`, so the first `:` after
+//! `kvb:` ends it, and no two (bucket, key) pairs share a Redis key (bucket
+//! `a` key `b:c` is `kvb:a:b:c`, bucket `a:b` key `c` is `kvb:a%3Ab:c`).
+//! Legacy keys that start with `kvb:` are reserved and not listed in the
+//! empty bucket.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyvalue::types::KeyPage;
-use keyvalue::{Capabilities, CasOutcome, KeyValueStore, KvError};
+use keyvalue_interface::types::KeyPage;
+use keyvalue_interface::{Capabilities, CasOutcome, KeyValueStore, KvError};
 use redis::AsyncCommands;
 
 use crate::connections::Shared;
@@ -57,10 +61,20 @@ impl RedisStore {
 /// The Redis key of `key` in `bucket`.
 pub fn redis_key(bucket: &str, key: &str) -> String {
     if bucket.is_empty() {
-        key.to_string()
-    } else {
-        format!("{BUCKET_PREFIX}{bucket}:{key}")
+        return key.to_string();
     }
+    let mut out = String::with_capacity(BUCKET_PREFIX.len() + bucket.len() + key.len() + 1);
+    out.push_str(BUCKET_PREFIX);
+    for ch in bucket.chars() {
+        match ch {
+            '%' => out.push_str("%25"),
+            ':' => out.push_str("%3A"),
+            c => out.push(c),
+        }
+    }
+    out.push(':');
+    out.push_str(key);
+    out
 }
 
 /// `s` with glob metacharacters escaped, for SCAN MATCH.
@@ -334,6 +348,11 @@ mod tests {
         assert_eq!(redis_key("", "user:1"), "user:1");
         assert_eq!(redis_key("b1", "user:1"), "kvb:b1:user:1");
         assert_ne!(redis_key("a", "b:c"), redis_key("a-b", "c"));
+        // The pair the escaping exists for, and its own escape character.
+        assert_eq!(redis_key("a", "b:c"), "kvb:a:b:c");
+        assert_eq!(redis_key("a:b", "c"), "kvb:a%3Ab:c");
+        assert_ne!(redis_key("a%3Ab", "c"), redis_key("a:b", "c"));
+        assert_eq!(redis_key("café/42 x", "k"), "kvb:café/42 x:k");
     }
 
     #[test]

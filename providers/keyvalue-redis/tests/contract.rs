@@ -3,36 +3,38 @@
 
 use std::time::{Duration, Instant};
 
-use integration::suite::keyvalue::KvSuite;
-use integration::{Host, ProviderRef, Target, binary};
-use keyvalue::KeyValueClient;
+use keyvalue_interface::KeyValueClient;
+use lattice_conformance::Suite;
+use lattice_conformance::host::{Host, ProviderRef};
+use lattice_conformance::keyvalue::KvSuite;
 use provider_sdk::ErrorCode;
-
-fn redis_url() -> String {
-    std::env::var("LATTICE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
-}
 
 async fn launch(
     host: &Host,
     config_json: Option<String>,
-) -> (ProviderRef, integration::ProviderProcess) {
+) -> (ProviderRef, lattice_conformance::host::ProviderProcess) {
     let mut hd = host.host_data("default");
     hd.config_json = config_json;
-    let pref = ProviderRef::new(&hd.provider_key, "default", keyvalue::CONTRACT_ID);
-    let bin = binary("keyvalue-redis", "keyvalue-redis", Target::Bin).unwrap();
+    let pref = ProviderRef::new(&hd.provider_key, "default", keyvalue_interface::CONTRACT_ID);
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_keyvalue-redis"));
     let p = host.launch(&bin, hd).await.unwrap();
     (pref, p)
 }
 
 #[tokio::test]
 async fn keyvalue_suite_passes_against_redis() {
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host, None).await;
-    let url = redis_url();
+    let url = lattice_fixtures::redis_url();
     // The legacy upper-case key name of the archived provider.
-    let suite = KvSuite::link(&host, &pref, &[("URL", &url)], keyvalue::Capabilities::ALL)
-        .await
-        .unwrap();
+    let suite = KvSuite::link(
+        &host,
+        &pref,
+        &[("URL", &url)],
+        keyvalue_interface::Capabilities::ALL,
+    )
+    .await
+    .unwrap();
     let report = suite.run("redis", None).await;
     println!("{report}");
     let cleaned = suite.cleanup().await.unwrap();
@@ -41,70 +43,14 @@ async fn keyvalue_suite_passes_against_redis() {
     host.delete_chunk_bucket().await.unwrap();
 }
 
-/// A private redis-server on a free port, killed on drop.
-struct PrivateRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = integration::servers::free_port().unwrap();
-        let mut r = Self { port, child: None };
-        r.restart();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/services.sh)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn redis_down_answers_unavailable_in_time_and_recovers_without_restart() {
-    let mut redis = PrivateRedis::start();
-    let host = Host::for_tests().await.unwrap();
+    let mut redis = lattice_fixtures::RedisServer::start().unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let config = serde_json::json!({"url": redis.url(), "response_timeout_ms": 500, "connect_timeout_ms": 500});
     let (pref, mut proc) = launch(&host, Some(config.to_string())).await;
-    let pid = proc.pid();
-    let actor = integration::new_actor();
+    let before = host.health(&pref).await.unwrap();
+    let actor = lattice_conformance::host::new_actor();
     host.link_actor(&pref, &actor, &[]).await.unwrap();
     let kv = KeyValueClient::new(host.rpc().clone(), &actor, &pref.key, "default");
     kv.set("k", "v", 0).await.unwrap();
@@ -123,7 +69,7 @@ async fn redis_down_answers_unavailable_in_time_and_recovers_without_restart() {
     assert!(!health.healthy, "healthy while Redis is down");
     assert!(health.message.unwrap_or_default().contains("PING"));
 
-    redis.restart();
+    redis.restart().unwrap();
     // The data was not persisted (a fresh server); what matters is that calls work again.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -136,17 +82,23 @@ async fn redis_down_answers_unavailable_in_time_and_recovers_without_restart() {
         }
     }
     assert_eq!(kv.get("k").await.unwrap().as_deref(), Some("back"));
-    assert!(host.health(&pref).await.unwrap().healthy);
+    let after = host.health(&pref).await.unwrap();
+    assert!(after.healthy);
     assert!(proc.try_status().is_none());
-    assert_eq!(proc.pid(), pid);
+    // No restart: the provider reports the same process, started at the same time.
+    assert_eq!(
+        (after.pid, after.started_at_ms),
+        (before.pid, before.started_at_ms)
+    );
+    assert!(after.pid.is_some() && after.started_at_ms.is_some());
 }
 
 #[tokio::test]
 async fn invalid_url_is_refused_at_link_time_and_the_old_link_keeps_working() {
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host, None).await;
-    let actor = integration::new_actor();
-    host.link_actor(&pref, &actor, &[("url", &redis_url())])
+    let actor = lattice_conformance::host::new_actor();
+    host.link_actor(&pref, &actor, &[("url", &lattice_fixtures::redis_url())])
         .await
         .unwrap();
     let ack = host
@@ -163,7 +115,7 @@ async fn invalid_url_is_refused_at_link_time_and_the_old_link_keeps_working() {
         "{why}"
     );
     let kv = KeyValueClient::new(host.rpc().clone(), &actor, &pref.key, "default");
-    let key = format!("still-{}", integration::new_actor());
+    let key = format!("still-{}", lattice_conformance::host::new_actor());
     kv.set(&key, "works", 0).await.unwrap();
     assert!(kv.del(&key).await.unwrap());
 }

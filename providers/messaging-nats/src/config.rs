@@ -158,7 +158,7 @@ fn valid_subject(s: &str, wildcards: bool) -> bool {
 impl LinkValues {
     /// Validates and resolves the link's values.
     pub fn resolve(self) -> Result<LinkSettings, ConfigError> {
-        let err = |m: String| Err(ConfigError(m));
+        let err = |key: &str, why: String| Err(ConfigError::invalid(key, why));
         let mut subscriptions = Vec::new();
         for spec in &self.subscription {
             let (subject, queue) = match spec.split_once('|') {
@@ -166,14 +166,18 @@ impl LinkValues {
                 None => (spec.trim(), None),
             };
             if !valid_subject(subject, true) {
-                return err(format!(
-                    "subscription {subject:?} is not a valid NATS subject"
-                ));
+                return err(
+                    "subscription",
+                    format!("{subject:?} is not a valid NATS subject"),
+                );
             }
             if let Some(q) = queue
                 && (q.is_empty() || q.contains(char::is_whitespace))
             {
-                return err(format!("queue group {q:?} of {subject:?} is not valid"));
+                return err(
+                    "subscription",
+                    format!("queue group {q:?} of {subject:?} is not valid"),
+                );
             }
             subscriptions.push(Subscription {
                 subject: subject.to_string(),
@@ -187,7 +191,10 @@ impl LinkValues {
                     || self.credsfile.is_some()
                     || self.user.is_some()
                 {
-                    return err("credentials given without `uri`: they would not be used".into());
+                    return Err(ConfigError::missing(
+                        "uri",
+                        Some("credentials were given, and without uri they would not be used"),
+                    ));
                 }
                 None
             }
@@ -196,12 +203,17 @@ impl LinkValues {
                 urls.extend(self.cluster_uris.iter().cloned());
                 for u in &urls {
                     if u.parse::<async_nats::ServerAddr>().is_err() {
-                        return err(format!("{} is not a NATS URL", redact_url(u)));
+                        return err("uri", format!("{} is not a NATS URL", redact_url(u)));
                     }
                 }
                 let jwt = match (&self.client_jwt, &self.client_seed) {
                     (Some(j), Some(s)) => Some((j.expose().clone(), s.expose().clone())),
-                    (Some(_), None) => return err("client_jwt needs client_seed".into()),
+                    (Some(_), None) => {
+                        return Err(ConfigError::missing(
+                            "client_seed",
+                            Some("client_jwt needs it"),
+                        ));
+                    }
                     _ => None,
                 };
                 let seed = match (&self.client_jwt, &self.client_seed) {
@@ -210,13 +222,13 @@ impl LinkValues {
                 };
                 for s in jwt.iter().map(|(_, s)| s).chain(seed.iter()) {
                     if nkeys::KeyPair::from_seed(s).is_err() {
-                        return err("client_seed is not a valid nkey seed".into());
+                        return err("client_seed", "not a valid nkey seed".into());
                     }
                 }
                 let user_password = match (&self.user, &self.password) {
                     (Some(u), Some(p)) => Some((u.clone(), p.expose().clone())),
                     (None, None) => None,
-                    _ => return err("user and password go together".into()),
+                    _ => return err("user", "user and password go together".into()),
                 };
                 Some(ConnSettings {
                     urls,
@@ -233,16 +245,17 @@ impl LinkValues {
             (Some(stream), Some(consumer)) => {
                 let max_deliver = self.max_deliver.unwrap_or(DEFAULT_MAX_DELIVER);
                 if max_deliver < 1 {
-                    return err("max_deliver must be at least 1".into());
+                    return err("max_deliver", "must be at least 1".into());
                 }
                 let dead_letter = self
                     .dead_letter_subject
                     .clone()
                     .unwrap_or_else(|| format!("{stream}.dead-letter"));
                 if !valid_subject(&dead_letter, false) {
-                    return err(format!(
-                        "dead_letter_subject {dead_letter:?} is not a valid subject"
-                    ));
+                    return err(
+                        "dead_letter_subject",
+                        format!("{dead_letter:?} is not a valid subject"),
+                    );
                 }
                 Some(Durable {
                     stream: stream.clone(),
@@ -255,11 +268,11 @@ impl LinkValues {
                 })
             }
             (None, None) => None,
-            _ => return err("stream and consumer go together".into()),
+            _ => return err("stream", "stream and consumer go together".into()),
         };
         let max_concurrent = self.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT);
         if max_concurrent == 0 {
-            return err("max_concurrent must be at least 1".into());
+            return err("max_concurrent", "must be at least 1".into());
         }
         Ok(LinkSettings {
             subscriptions,
@@ -302,7 +315,7 @@ mod tests {
                 "not a valid NATS subject",
             ),
             (vec![("subscription", "a..b")], "not a valid NATS subject"),
-            (vec![("client_seed", "SUXXX")], "without `uri`"),
+            (vec![("client_seed", "SUXXX")], "without uri"),
             (
                 vec![("uri", "nats://h:4222"), ("client_seed", "not-a-seed")],
                 "not a valid nkey seed",

@@ -1,9 +1,10 @@
-//! Application NATS connections, shared by links with equal settings; the
-//! pool holds `Weak`s, so a connection closes with its last link.
+//! Application NATS connections, shared by links with equal settings (the
+//! SDK's [`SharedPool`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
+
+use provider_sdk::pool::SharedPool;
 
 use crate::config::ConnSettings;
 
@@ -15,46 +16,22 @@ pub struct Shared {
     pub settings: ConnSettings,
 }
 
-/// The pool.
-#[derive(Default)]
-pub struct Pool {
-    map: Mutex<HashMap<ConnSettings, Weak<Shared>>>,
-    // One connect at a time, so two links with the same settings share.
-    connecting: tokio::sync::Mutex<()>,
+/// The provider's application connections, by settings; a connection
+/// closes with its last link.
+pub type Pool = SharedPool<ConnSettings, Shared>;
+
+/// Connects with `s` (a clear link error when unreachable; once connected the
+/// client reconnects and resubscribes by itself).
+pub async fn connect(s: &ConnSettings) -> Result<Shared, String> {
+    let client = open(s).await?;
+    tracing::info!(nats = %s.redacted(), "application NATS connected");
+    Ok(Shared {
+        client,
+        settings: s.clone(),
+    })
 }
 
-impl Pool {
-    /// The connection for `settings`, connecting when no live link holds one.
-    pub async fn get(&self, settings: &ConnSettings) -> Result<Arc<Shared>, String> {
-        let _one = self.connecting.lock().await;
-        if let Some(shared) = self.lookup(settings) {
-            return Ok(shared);
-        }
-        let client = connect(settings).await?;
-        let shared = Arc::new(Shared {
-            client,
-            settings: settings.clone(),
-        });
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, w| w.strong_count() > 0);
-        map.insert(settings.clone(), Arc::downgrade(&shared));
-        tracing::info!(nats = %settings.redacted(), "application NATS connected");
-        Ok(shared)
-    }
-
-    fn lookup(&self, settings: &ConnSettings) -> Option<Arc<Shared>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(settings).and_then(Weak::upgrade)
-    }
-
-    /// Every live connection.
-    pub fn live(&self) -> Vec<Arc<Shared>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().filter_map(Weak::upgrade).collect()
-    }
-}
-
-async fn connect(s: &ConnSettings) -> Result<async_nats::Client, String> {
+async fn open(s: &ConnSettings) -> Result<async_nats::Client, String> {
     let why = |e: &dyn std::fmt::Display| format!("application NATS {}: {e}", s.redacted());
     let mut opts = async_nats::ConnectOptions::new()
         .name("messaging-nats")

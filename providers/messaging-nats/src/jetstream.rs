@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures_util::StreamExt;
-use messaging::types::SubMessage;
+use messaging_interface::types::SubMessage;
 use tokio::sync::watch;
 
 use crate::config::Durable;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, Subscriber};
 use futures_util::StreamExt;
-use messaging::types::{Headers, PubMessage, ReplyMessage, RequestMessage, SubMessage};
-use messaging::{MessagingBackend, MessagingError};
+use messaging_interface::types::{Headers, PubMessage, ReplyMessage, RequestMessage, SubMessage};
+use messaging_interface::{MessagingBackend, MessagingError};
 use provider_sdk::ProviderContext;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -30,7 +30,7 @@ pub struct Deliverer {
 impl Deliverer {
     /// Calls the actor with `msg`; a failure is logged with the subject and counted.
     pub async fn deliver(&self, msg: &SubMessage) -> bool {
-        match messaging::deliver(&self.ctx, &self.actor, msg, self.timeout).await {
+        match messaging_interface::deliver(&self.ctx, &self.actor, msg, self.timeout).await {
             Ok(()) => true,
             Err(e) => {
                 let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;

@@ -7,5 +7,5 @@ mod link;
 mod provider;
 
 fn main() -> std::process::ExitCode {
-    provider_sdk::run(provider::NatsMessaging::default())
+    provider_sdk::run!(provider::NatsMessaging::default(), config::LinkValues)
 }

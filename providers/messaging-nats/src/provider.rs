@@ -24,7 +24,7 @@ pub struct NatsMessaging {
 }
 
 impl Provider for NatsMessaging {
-    const CONTRACT_ID: &'static str = messaging::CONTRACT_ID;
+    const CONTRACT_ID: &'static str = messaging_interface::CONTRACT_ID;
     type Link = MessagingLink;
 
     async fn put_link(
@@ -35,7 +35,11 @@ impl Provider for NatsMessaging {
         let settings = link.parse::<LinkValues>()?.resolve()?;
         let (client, shared) = match &settings.conn {
             Some(c) => {
-                let shared = self.pool.get(c).await.map_err(ConfigError)?;
+                let shared = self
+                    .pool
+                    .get_or_connect(c, || crate::connections::connect(c))
+                    .await
+                    .map_err(ConfigError::unusable)?;
                 (shared.client.clone(), Some(shared))
             }
             None => (ctx.nats().clone(), None),
@@ -55,7 +59,7 @@ impl Provider for NatsMessaging {
                 Some(q) => client.queue_subscribe(s.subject.clone(), q.clone()).await,
                 None => client.subscribe(s.subject.clone()).await,
             }
-            .map_err(|e| ConfigError(format!("subscribing to {}: {e}", s.subject)))?;
+            .map_err(|e| ConfigError::unusable(format!("subscribing to {}: {e}", s.subject)))?;
             subs.push(sub);
         }
         let durable = match &settings.durable {
@@ -63,15 +67,17 @@ impl Provider for NatsMessaging {
                 d.clone(),
                 crate::jetstream::open(&client, d)
                     .await
-                    .map_err(ConfigError)?,
+                    .map_err(ConfigError::unusable)?,
             )),
             None => None,
         };
         // The subscriptions are on the server before the link is acknowledged,
         // so a message published after the ack is delivered.
-        provider_sdk::subjects::server_sync(&client, SUBSCRIBE_CONFIRM)
+        provider_sdk::rpc::subjects::server_sync(&client, SUBSCRIBE_CONFIRM)
             .await
-            .map_err(|e| ConfigError(format!("NATS did not confirm the subscriptions: {e}")))?;
+            .map_err(|e| {
+                ConfigError::unusable(format!("NATS did not confirm the subscriptions: {e}"))
+            })?;
         for sub in subs {
             workers.push(tokio::spawn(run_subscription(
                 sub,
@@ -109,7 +115,7 @@ impl Provider for NatsMessaging {
     }
 
     async fn handle(&self, call: Call<'_, MessagingLink>) -> Result<Vec<u8>, RpcError> {
-        messaging::dispatch(call.state(), call.operation, &call.msg).await
+        messaging_interface::dispatch(call.state(), call.operation, &call.msg).await
     }
 
     async fn health(&self) -> HealthCheckResponse {

@@ -6,19 +6,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use integration::servers::NatsServer;
-use integration::suite::messaging::MessagingSuite;
-use integration::{Host, ProviderProcess, ProviderRef, Target, binary, new_actor};
-use messaging::types::SubMessage;
+use lattice_conformance::Suite;
+use lattice_conformance::host::new_actor;
+use lattice_conformance::host::{Host, ProviderProcess, ProviderRef};
+use lattice_conformance::messaging::MessagingSuite;
+use lattice_fixtures::NatsServer;
+use messaging_interface::types::SubMessage;
 use provider_sdk::RpcError;
 use tokio::sync::mpsc;
 
 async fn launch(host: &Host) -> (ProviderRef, ProviderProcess) {
     let hd = host.host_data("default");
-    let pref = ProviderRef::new(&hd.provider_key, "default", messaging::CONTRACT_ID);
-    let bin = binary("messaging-nats", "messaging-nats", Target::Bin).unwrap();
+    let pref = ProviderRef::new(
+        &hd.provider_key,
+        "default",
+        messaging_interface::CONTRACT_ID,
+    );
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_messaging-nats"));
     let p = host
-        .launch_with_env(&bin, hd, &[("RUST_LOG", "info,messaging_nats=debug")])
+        .launch(&bin, hd)
+        .env("RUST_LOG", "info,messaging_nats=debug")
         .await
         .unwrap();
     (pref, p)
@@ -27,18 +34,11 @@ async fn launch(host: &Host) -> (ProviderRef, ProviderProcess) {
 #[tokio::test]
 async fn messaging_suite_passes_on_a_separate_application_nats() {
     let app = NatsServer::start().unwrap();
-    let host = Arc::new(Host::for_tests().await.unwrap());
+    let host = Arc::new(lattice_conformance::test_host().await.unwrap());
     let (pref, p) = launch(&host).await;
-    let issuers = vec![host.cluster_key().public_key()];
-    let suite = MessagingSuite::link(
-        host.clone(),
-        &pref,
-        &app.url(),
-        &[("URI", &app.url())],
-        issuers,
-    )
-    .await
-    .unwrap();
+    let suite = MessagingSuite::link(host.clone(), &pref, &app.url(), &[("URI", &app.url())])
+        .await
+        .unwrap();
     let report = suite.run("nats", None).await;
     println!("{report}");
     if !report.passed() {
@@ -65,7 +65,7 @@ async fn flaky_actor(
 ) -> (
     String,
     mpsc::UnboundedReceiver<(SubMessage, bool)>,
-    integration::ActorHandle,
+    lattice_conformance::host::ActorHandle,
 ) {
     let actor = new_actor();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -74,25 +74,28 @@ async fn flaky_actor(
         usize,
     >::new()));
     let handle = host
-        .serve_actor(&actor, vec![], move |_inv, body| {
-            let (tx, seen) = (tx.clone(), seen.clone());
-            async move {
-                let msg: SubMessage = provider_sdk::wire::deserialize(&body)?;
-                let n = {
-                    let mut s = seen.lock().unwrap();
-                    let e = s.entry(msg.body.clone()).or_default();
-                    *e += 1;
-                    *e
-                };
-                let ok = n > fail_first;
-                let _ = tx.send((msg, ok));
-                if ok {
-                    Ok(Vec::new())
-                } else {
-                    Err(RpcError::internal("not yet"))
+        .serve_actor(
+            &actor,
+            move |_inv: provider_sdk::rpc::Invocation, body: Vec<u8>| {
+                let (tx, seen) = (tx.clone(), seen.clone());
+                async move {
+                    let msg: SubMessage = provider_sdk::wire::deserialize(&body)?;
+                    let n = {
+                        let mut s = seen.lock().unwrap();
+                        let e = s.entry(msg.body.clone()).or_default();
+                        *e += 1;
+                        *e
+                    };
+                    let ok = n > fail_first;
+                    let _ = tx.send((msg, ok));
+                    if ok {
+                        Ok(Vec::new())
+                    } else {
+                        Err(RpcError::internal("not yet"))
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
         .unwrap();
     (actor, rx, handle)
@@ -119,7 +122,7 @@ async fn stream_on(nats: &async_nats::Client, name: &str, subject: &str) {
 #[tokio::test]
 async fn jetstream_redelivers_until_handled_and_dead_letters_after_max_deliver() {
     let app = NatsServer::start().unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host).await;
     let plain = async_nats::connect(app.url()).await.unwrap();
     stream_on(&plain, "ORDERS", "orders.>").await;
@@ -156,7 +159,7 @@ async fn jetstream_redelivers_until_handled_and_dead_letters_after_max_deliver()
 
     // Always failing with max_deliver 2: two deliveries, then the dead-letter subject.
     let mut dlq = plain.subscribe("dead.orders").await.unwrap();
-    provider_sdk::subjects::server_sync(&plain, Duration::from_secs(10))
+    provider_sdk::rpc::subjects::server_sync(&plain, Duration::from_secs(10))
         .await
         .unwrap();
     let (actor2, mut rx2, _h2) = flaky_actor(&host, usize::MAX).await;
@@ -212,14 +215,17 @@ async fn jetstream_redelivers_until_handled_and_dead_letters_after_max_deliver()
 #[tokio::test]
 async fn jetstream_messages_published_while_the_provider_is_down_are_delivered_after_restart() {
     let app = NatsServer::start().unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let plain = async_nats::connect(app.url()).await.unwrap();
     stream_on(&plain, "EVENTS", "events.>").await;
     let (actor, mut rx, _h) = flaky_actor(&host, 0).await;
+    // A short ack wait: a message the server handed to the stopped
+    // instance's last pull request comes back within it (at least once).
     let values = [
         ("uri", app.url()),
         ("stream", "EVENTS".into()),
         ("consumer", "durable".into()),
+        ("ack_wait_ms", "1000".into()),
     ];
     let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
@@ -256,7 +262,7 @@ async fn jetstream_messages_published_while_the_provider_is_down_are_delivered_a
 #[tokio::test]
 async fn subscriptions_come_back_after_an_application_nats_restart() {
     let mut app = NatsServer::start().unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, p) = launch(&host).await;
     let (actor, mut rx, _h) = flaky_actor(&host, 0).await;
     host.link_actor(
@@ -296,7 +302,7 @@ async fn subscriptions_come_back_after_an_application_nats_restart() {
 #[tokio::test]
 async fn a_slow_actor_gets_at_most_max_concurrent_calls_and_loses_nothing() {
     let app = NatsServer::start().unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host).await;
     let actor = new_actor();
     let (current, peak, done) = (
@@ -306,17 +312,20 @@ async fn a_slow_actor_gets_at_most_max_concurrent_calls_and_loses_nothing() {
     );
     let (c, pk, d) = (current.clone(), peak.clone(), done.clone());
     let _h = host
-        .serve_actor(&actor, vec![], move |_, _| {
-            let (c, pk, d) = (c.clone(), pk.clone(), d.clone());
-            async move {
-                let now = c.fetch_add(1, Ordering::SeqCst) + 1;
-                pk.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                c.fetch_sub(1, Ordering::SeqCst);
-                d.fetch_add(1, Ordering::SeqCst);
-                Ok(Vec::new())
-            }
-        })
+        .serve_actor(
+            &actor,
+            move |_: provider_sdk::rpc::Invocation, _: Vec<u8>| {
+                let (c, pk, d) = (c.clone(), pk.clone(), d.clone());
+                async move {
+                    let now = c.fetch_add(1, Ordering::SeqCst) + 1;
+                    pk.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    c.fetch_sub(1, Ordering::SeqCst);
+                    d.fetch_add(1, Ordering::SeqCst);
+                    Ok(Vec::new())
+                }
+            },
+        )
         .await
         .unwrap();
     host.link_actor(
@@ -354,20 +363,23 @@ async fn a_slow_actor_gets_at_most_max_concurrent_calls_and_loses_nothing() {
 #[tokio::test]
 async fn unlink_handles_every_message_already_delivered_before_it_returns() {
     let app = NatsServer::start().unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host).await;
     let actor = new_actor();
     let handled = Arc::new(AtomicUsize::new(0));
     let h = handled.clone();
     let _served = host
-        .serve_actor(&actor, vec![], move |_, _| {
-            let h = h.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                h.fetch_add(1, Ordering::SeqCst);
-                Ok(Vec::new())
-            }
-        })
+        .serve_actor(
+            &actor,
+            move |_: provider_sdk::rpc::Invocation, _: Vec<u8>| {
+                let h = h.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    h.fetch_add(1, Ordering::SeqCst);
+                    Ok(Vec::new())
+                }
+            },
+        )
         .await
         .unwrap();
     host.link_actor(
@@ -386,7 +398,7 @@ async fn unlink_handles_every_message_already_delivered_before_it_returns() {
         plain.publish("burst", format!("{i}").into()).await.unwrap();
     }
     // The server has routed all 40 to the provider before the unlink is even sent.
-    provider_sdk::subjects::server_sync(&plain, Duration::from_secs(10))
+    provider_sdk::rpc::subjects::server_sync(&plain, Duration::from_secs(10))
         .await
         .unwrap();
     let started = Instant::now();

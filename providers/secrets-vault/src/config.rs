@@ -200,20 +200,22 @@ impl VaultLink {
         } else if let Some(r) = addr.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(ConfigError(
-                "addr must start with http:// or https://".into(),
+            return Err(ConfigError::invalid(
+                "addr",
+                "must start with http:// or https://",
             ));
         };
         if rest.contains(['/', '@', '?', '#']) {
-            return Err(ConfigError(
-                "addr must be scheme://host:port with no path or credentials".into(),
+            return Err(ConfigError::invalid(
+                "addr",
+                "must be scheme://host:port with no path or credentials",
             ));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, port)) if !port.contains(']') => (
                 h.trim_start_matches('[').trim_end_matches(']').to_string(),
                 port.parse::<u16>()
-                    .map_err(|_| ConfigError("addr has an invalid port".into()))?,
+                    .map_err(|_| ConfigError::invalid("addr", "invalid port"))?,
             ),
             _ => (
                 rest.trim_start_matches('[')
@@ -223,22 +225,23 @@ impl VaultLink {
             ),
         };
         if host.is_empty() {
-            return Err(ConfigError("addr has no host".into()));
+            return Err(ConfigError::invalid("addr", "no host"));
         }
         let timeout_ms = self
             .timeout_ms
             .or(p.timeout_ms)
             .unwrap_or(DEFAULT_TIMEOUT_MS);
         if timeout_ms == 0 {
-            return Err(ConfigError("timeout_ms must be at least 1".into()));
+            return Err(ConfigError::invalid("timeout_ms", "must be at least 1"));
         }
         let ca_file = non_empty(self.ca_file.as_ref().or(p.ca_file.as_ref()));
         if let Some(path) = &ca_file
             && !std::path::Path::new(path).is_file()
         {
-            return Err(ConfigError(format!(
-                "ca_file {path:?} is not a readable file"
-            )));
+            return Err(ConfigError::invalid(
+                "ca_file",
+                format!("{path:?} is not a readable file"),
+            ));
         }
         Ok(Endpoint {
             tls,
@@ -255,7 +258,8 @@ impl VaultLink {
         let endpoint = self.endpoint(p)?;
         let kind = self.auth.or(p.auth).unwrap_or_default();
         let auth_mount = unslashed(self.auth_mount.as_ref().or(p.auth_mount.as_ref()));
-        let missing = |key: &str| ConfigError(format!("auth={kind:?} needs {key}").to_lowercase());
+        let why = format!("auth={kind:?} needs it").to_lowercase();
+        let missing = |key: &str| ConfigError::missing(key, Some(&why));
         let auth = match kind {
             AuthKind::Token => Auth::Token(
                 secret(self.token.as_ref().or(p.token.as_ref())).ok_or_else(|| missing("token"))?,

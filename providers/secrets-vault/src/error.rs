@@ -2,7 +2,7 @@
 //! status and a kind, never a token, a secret or Vault's own error text
 //! (which may echo what it was sent).
 
-use secrets::SecretsError;
+use secrets_interface::SecretsError;
 
 /// What a call to Vault can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,5 +7,5 @@ mod provider;
 mod vault;
 
 fn main() -> std::process::ExitCode {
-    provider_sdk::run(provider::VaultProvider::default())
+    provider_sdk::run!(provider::VaultProvider::default(), config::VaultLink)
 }

@@ -3,13 +3,14 @@
 //! allow-list, reads KV v2, picks the field and seals it to the requester.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use provider_sdk::config::{ConfigError, from_json};
+use provider_sdk::config::ConfigError;
+use provider_sdk::pool::SharedPool;
 use provider_sdk::{Call, HealthCheckResponse, LinkConfig, Provider, ProviderContext, RpcError};
-use secrets::{GetRequest, GetResponse, SecretValue, SecretsBackend, SecretsError};
+use secrets_interface::{GetRequest, GetResponse, SecretValue, SecretsBackend, SecretsError};
 
 use crate::auth::Session;
 use crate::config::{AllowList, Endpoint, VaultLink};
@@ -23,7 +24,7 @@ pub struct VaultProvider {
     /// The provider-wide Vault (when `config_json` names one), for health.
     default_client: RwLock<Option<Arc<VaultClient>>>,
     /// Clients by endpoint, shared by the links that use the same one.
-    clients: Mutex<HashMap<Endpoint, Weak<VaultClient>>>,
+    clients: SharedPool<Endpoint, VaultClient>,
 }
 
 impl Default for VaultProvider {
@@ -32,7 +33,7 @@ impl Default for VaultProvider {
             xkey: Arc::new(nkeys::XKey::new()),
             defaults: RwLock::default(),
             default_client: RwLock::default(),
-            clients: Mutex::default(),
+            clients: SharedPool::default(),
         }
     }
 }
@@ -46,49 +47,36 @@ impl VaultProvider {
     }
 
     fn client(&self, endpoint: Endpoint) -> Result<Arc<VaultClient>, ConfigError> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.retain(|_, c| c.strong_count() > 0);
-        if let Some(c) = clients.get(&endpoint).and_then(Weak::upgrade) {
-            return Ok(c);
-        }
-        let c =
-            Arc::new(VaultClient::new(endpoint.clone()).map_err(|e| ConfigError(e.to_string()))?);
-        clients.insert(endpoint, Arc::downgrade(&c));
-        Ok(c)
+        self.clients
+            .get_or_make(&endpoint, || VaultClient::new(endpoint.clone()))
+            .map_err(|e| ConfigError::unusable(e.to_string()))
     }
 }
 
 impl Provider for VaultProvider {
-    const CONTRACT_ID: &'static str = secrets::CONTRACT_ID;
+    const CONTRACT_ID: &'static str = secrets_interface::CONTRACT_ID;
     type Link = LinkState;
 
-    async fn init(&mut self, ctx: &ProviderContext) -> Result<(), String> {
+    async fn init(&mut self, ctx: &ProviderContext) -> Result<(), ConfigError> {
         if let Some(seed) = &ctx.host_data().provider_xkey_seed {
             let key = nkeys::XKey::from_seed(seed)
-                .map_err(|_| "provider_xkey_seed is not an xkey seed".to_string())?;
+                .map_err(|_| ConfigError::invalid("provider_xkey_seed", "not an xkey seed"))?;
             self.xkey = Arc::new(key);
         } else {
             tracing::info!(
                 "no provider_xkey_seed in the host data: sealing replies with a key made at start"
             );
         }
-        if let Some(json) = ctx.config_json() {
-            let parsed = from_json::<VaultLink>(json).map_err(|e| e.to_string())?;
-            if !parsed.unknown_keys.is_empty() {
-                tracing::warn!(keys = ?parsed.unknown_keys, "provider config has keys this provider does not use");
-            }
-            if parsed.value.addr.is_some() {
-                let endpoint = parsed
-                    .value
-                    .endpoint(&VaultLink::default())
-                    .map_err(|e| e.to_string())?;
-                let client = self.client(endpoint).map_err(|e| e.to_string())?;
+        if let Some(defaults) = ctx.provider_config::<VaultLink>()? {
+            if defaults.addr.is_some() {
+                let endpoint = defaults.endpoint(&VaultLink::default())?;
+                let client = self.client(endpoint)?;
                 *self
                     .default_client
                     .write()
                     .unwrap_or_else(|p| p.into_inner()) = Some(client);
             }
-            *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = parsed.value;
+            *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
         }
         Ok(())
     }
@@ -120,7 +108,7 @@ impl Provider for VaultProvider {
     }
 
     async fn handle(&self, call: Call<'_, LinkState>) -> Result<Vec<u8>, RpcError> {
-        secrets::dispatch(
+        secrets_interface::dispatch(
             call.state(),
             call.operation,
             &call.msg,
@@ -130,13 +118,7 @@ impl Provider for VaultProvider {
     }
 
     async fn health(&self) -> HealthCheckResponse {
-        let mut clients: Vec<Arc<VaultClient>> = self
-            .clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let mut clients = self.clients.live();
         if clients.is_empty()
             && let Some(c) = self
                 .default_client

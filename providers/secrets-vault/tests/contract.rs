@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use integration::suite::secrets::SecretsSuite;
-use integration::vault::{VaultFixture, VaultServer};
-use integration::{Host, ProviderProcess, ProviderRef, Target, binary};
-use secrets::SecretsClient;
+use lattice_conformance::Suite;
+use lattice_conformance::host::{Host, ProviderProcess, ProviderRef};
+use lattice_conformance::secrets::SecretsSuite;
+use lattice_fixtures::{VaultFixture, VaultServer};
+use secrets_interface::SecretsClient;
 
 async fn launch(
     host: &Host,
@@ -18,9 +19,13 @@ async fn launch(
 ) -> (ProviderRef, ProviderProcess) {
     let mut hd = host.host_data("default");
     hd.config_json = config_json.map(|c| c.to_string());
-    let pref = ProviderRef::new(&hd.provider_key, "default", secrets::CONTRACT_ID);
-    let bin = binary("secrets-vault", "secrets-vault", Target::Bin).unwrap();
-    let p = host.launch_with_env(&bin, hd, env).await.unwrap();
+    let pref = ProviderRef::new(&hd.provider_key, "default", secrets_interface::CONTRACT_ID);
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_secrets-vault"));
+    let mut launch = host.launch(&bin, hd);
+    for (k, v) in env {
+        launch = launch.env(k, v);
+    }
+    let p = launch.await.unwrap();
     (pref, p)
 }
 
@@ -63,7 +68,7 @@ async fn api_json(
 #[tokio::test]
 async fn secrets_suite_passes_against_openbao() {
     let vault = start_vault().await;
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host, &[], None).await;
     let (url, token) = (vault.fixture.url(), vault.fixture.token.clone());
     let suite = SecretsSuite::new(
@@ -81,7 +86,7 @@ async fn secrets_suite_passes_against_openbao() {
 #[tokio::test]
 async fn no_secret_or_token_appears_in_trace_logs() {
     let vault = start_vault().await;
-    let host = Arc::new(Host::for_tests().await.unwrap());
+    let host = Arc::new(lattice_conformance::test_host().await.unwrap());
     let (url, token) = (vault.fixture.url(), vault.fixture.token.clone());
     // The suite's links carry the token as a plain value (it crosses the
     // lattice in clear, so the provider warns); even at RUST_LOG=trace it
@@ -104,7 +109,7 @@ async fn no_secret_or_token_appears_in_trace_logs() {
         .put("logs/own", serde_json::json!({"pw": own, "n": 7}))
         .await
         .unwrap();
-    let actor = integration::new_actor();
+    let actor = lattice_conformance::host::new_actor();
     let mut ld = host.link(
         &pref,
         &actor,
@@ -163,7 +168,7 @@ async fn no_secret_or_token_appears_in_trace_logs() {
 }
 
 fn uuid_like() -> String {
-    integration::new_actor()[1..20].to_string()
+    lattice_conformance::host::new_actor()[1..20].to_string()
 }
 
 #[tokio::test]
@@ -185,9 +190,9 @@ async fn a_short_lived_token_is_renewed_and_keeps_working_past_its_ttl() {
         .put("renew/db", serde_json::json!({"pw": "renewed"}))
         .await
         .unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, proc) = launch(&host, &[], None).await;
-    let actor = integration::new_actor();
+    let actor = lattice_conformance::host::new_actor();
     // The token travels as a sealed link secret.
     let mut ld = host.link(
         &pref,
@@ -265,9 +270,9 @@ async fn approle_logs_in_and_logs_in_again_past_the_max_ttl() {
         .await
         .unwrap();
 
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, proc) = launch(&host, &[], None).await;
-    let actor = integration::new_actor();
+    let actor = lattice_conformance::host::new_actor();
     let mut ld = host.link(
         &pref,
         &actor,
@@ -297,7 +302,10 @@ async fn approle_logs_in_and_logs_in_again_past_the_max_ttl() {
         .await
         .unwrap();
     let e = c.get_open("other/x", Some("k"), None).await.unwrap_err();
-    assert!(secrets::error::is_code(&e, secrets::error::UPSTREAM), "{e}");
+    assert!(
+        secrets_interface::error::is_code(&e, secrets_interface::error::UPSTREAM),
+        "{e}"
+    );
     assert!(!e.message.contains(&secret_id));
     // Past the role's max TTL the first token is dead; a fresh login serves.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -319,9 +327,9 @@ async fn vault_down_is_unavailable_and_unhealthy() {
     f.put("down/x", serde_json::json!({"k": "v"}))
         .await
         .unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host, &[], None).await;
-    let actor = integration::new_actor();
+    let actor = lattice_conformance::host::new_actor();
     host.link_actor(
         &pref,
         &actor,
@@ -352,9 +360,9 @@ async fn cache_serves_until_a_read_reports_a_newer_version() {
     f.put("cached/x", serde_json::json!({"k": "one"}))
         .await
         .unwrap();
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let (pref, _p) = launch(&host, &[], None).await;
-    let actor = integration::new_actor();
+    let actor = lattice_conformance::host::new_actor();
     let values = [
         ("addr", f.url()),
         ("token", f.token.clone()),

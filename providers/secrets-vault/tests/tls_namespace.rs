@@ -2,126 +2,82 @@
 //! secrets-vault over TLS with a custom CA (`ca_file`), and in a namespace
 //! (`namespace` → `X-Vault-Namespace`), against `bao server -dev -dev-tls`.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration::{Host, ProviderRef, Target, binary};
-use secrets::SecretsClient;
+use lattice_conformance::host::ProviderRef;
+use lattice_fixtures::VaultServer;
+use secrets_interface::SecretsClient;
 
-/// A private OpenBao dev server with TLS (its own generated CA); killed on drop.
-struct TlsVault {
-    child: Child,
-    dir: PathBuf,
-    addr: String,
-    token: String,
-}
-
-impl TlsVault {
-    fn start() -> Self {
-        let port = integration::servers::free_port().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "secrets-vault-tls-{}",
-            &integration::new_actor()[1..16]
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let token = format!("root-{}", &integration::new_actor()[1..20]);
-        let child = Command::new("bao")
-            .args([
-                "server",
-                "-dev",
-                "-dev-tls",
-                &format!("-dev-tls-cert-dir={}", dir.display()),
-                &format!("-dev-root-token-id={token}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bao is installed (scripts/services.sh)");
-        let v = Self {
-            child,
-            dir,
-            addr: format!("https://127.0.0.1:{port}"),
-            token,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while v.bao(None, &["status"]).is_err() {
-            assert!(Instant::now() < deadline, "OpenBao with TLS did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        v
+/// Runs the `bao` CLI against `vault` (in `namespace`), over its TLS.
+fn bao(vault: &VaultServer, namespace: Option<&str>, args: &[&str]) -> Result<(), String> {
+    let tls = vault.tls.as_ref().expect("a TLS server");
+    let mut cmd = Command::new("bao");
+    cmd.args(args)
+        .env("BAO_ADDR", &tls.url)
+        .env("BAO_TOKEN", &vault.fixture.token)
+        .env("BAO_CACERT", &tls.ca_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(ns) = namespace {
+        cmd.env("BAO_NAMESPACE", ns);
     }
-
-    fn ca(&self) -> String {
-        self.dir.join("vault-ca.pem").display().to_string()
-    }
-
-    /// Runs the `bao` CLI against this server (in `namespace`).
-    fn bao(&self, namespace: Option<&str>, args: &[&str]) -> Result<(), String> {
-        let mut cmd = Command::new("bao");
-        cmd.args(args)
-            .env("BAO_ADDR", &self.addr)
-            .env("BAO_TOKEN", &self.token)
-            .env("BAO_CACERT", self.ca())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(ns) = namespace {
-            cmd.env("BAO_NAMESPACE", ns);
-        }
-        let out = cmd.output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 
-impl Drop for TlsVault {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// A private OpenBao with TLS, ready to answer the CLI.
+async fn tls_vault() -> VaultServer {
+    let vault = VaultServer::start_tls().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bao(&vault, None, &["status"]).is_err() {
+        assert!(Instant::now() < deadline, "OpenBao with TLS did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    vault
 }
 
 #[tokio::test]
 async fn reads_over_tls_with_a_custom_ca_and_in_a_namespace() {
-    let vault = TlsVault::start();
-    vault
-        .bao(
-            None,
-            &["kv", "put", "-mount=secret", "tls/db", "pw=over-tls"],
-        )
-        .unwrap();
-    vault.bao(None, &["namespace", "create", "team"]).unwrap();
-    vault
-        .bao(
-            Some("team"),
-            &["secrets", "enable", "-path=secret", "kv-v2"],
-        )
-        .unwrap();
-    vault
-        .bao(
-            Some("team"),
-            &["kv", "put", "-mount=secret", "tls/db", "pw=in-team"],
-        )
-        .unwrap();
+    let vault = tls_vault().await;
+    bao(
+        &vault,
+        None,
+        &["kv", "put", "-mount=secret", "tls/db", "pw=over-tls"],
+    )
+    .unwrap();
+    bao(&vault, None, &["namespace", "create", "team"]).unwrap();
+    bao(
+        &vault,
+        Some("team"),
+        &["secrets", "enable", "-path=secret", "kv-v2"],
+    )
+    .unwrap();
+    bao(
+        &vault,
+        Some("team"),
+        &["kv", "put", "-mount=secret", "tls/db", "pw=in-team"],
+    )
+    .unwrap();
 
-    let host = Host::for_tests().await.unwrap();
+    let host = lattice_conformance::test_host().await.unwrap();
     let hd = host.host_data("default");
-    let pref = ProviderRef::new(&hd.provider_key, "default", secrets::CONTRACT_ID);
-    let bin = binary("secrets-vault", "secrets-vault", Target::Bin).unwrap();
+    let pref = ProviderRef::new(&hd.provider_key, "default", secrets_interface::CONTRACT_ID);
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_secrets-vault"));
     let _p = host.launch(&bin, hd).await.unwrap();
-    let ca = vault.ca();
+    let tls = vault.tls.as_ref().unwrap();
+    let ca = tls.ca_file.display().to_string();
     let base = [
-        ("addr", vault.addr.as_str()),
-        ("token", vault.token.as_str()),
+        ("addr", tls.url.as_str()),
+        ("token", vault.fixture.token.as_str()),
         ("allowed_paths", "tls/*"),
     ];
     let read = async |extra: &[(&str, &str)]| {
-        let actor = integration::new_actor();
+        let actor = lattice_conformance::host::new_actor();
         let values: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
         host.link_actor(&pref, &actor, &values).await.unwrap();
         SecretsClient::new(host.rpc().clone(), &actor, &pref.key, "default")

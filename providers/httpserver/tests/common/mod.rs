@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use httpserver::{HttpRequest, HttpResponse};
-use integration::{ActorHandle, Host, ProviderProcess, ProviderRef};
+use httpserver_interface::{HttpRequest, HttpResponse};
+use lattice_conformance::host::{ActorHandle, Host, ProviderProcess, ProviderRef};
 use provider_sdk::{HostData, RpcError};
 use tokio::sync::mpsc;
 
@@ -20,9 +20,13 @@ pub struct Launched {
 }
 
 pub async fn launch() -> Launched {
-    let host = Arc::new(Host::for_tests().await.unwrap());
+    let host = Arc::new(lattice_conformance::test_host().await.unwrap());
     let hd = host.host_data("default");
-    let pref = ProviderRef::new(&hd.provider_key, "default", httpserver::CONTRACT_ID);
+    let pref = ProviderRef::new(
+        &hd.provider_key,
+        "default",
+        httpserver_interface::CONTRACT_ID,
+    );
     let bin = Path::new(env!("CARGO_BIN_EXE_httpserver"));
     let proc = host.launch(bin, hd.clone()).await.unwrap();
     Launched {
@@ -42,14 +46,13 @@ pub struct Actor {
 }
 
 pub async fn actor(host: &Host, tag: &str, delay: Duration) -> Actor {
-    let key = integration::new_actor();
+    let key = lattice_conformance::host::new_actor();
     let (tx, seen) = mpsc::unbounded_channel();
     let tag = tag.to_string();
     let handle = host
         .serve_actor(
             &key,
-            vec![host.cluster_key().public_key()],
-            move |_inv, body| {
+            move |_inv: provider_sdk::rpc::Invocation, body: Vec<u8>| {
                 let (tx, tag) = (tx.clone(), tag.clone());
                 async move {
                     let req: HttpRequest = provider_sdk::wire::deserialize(&body)?;
@@ -72,7 +75,7 @@ pub async fn actor(host: &Host, tag: &str, delay: Duration) -> Actor {
 }
 
 pub fn free_addr() -> String {
-    format!("127.0.0.1:{}", integration::servers::free_port().unwrap())
+    format!("127.0.0.1:{}", lattice_fixtures::free_port().unwrap())
 }
 
 pub async fn wait_listening(addr: &str) {
