@@ -18,6 +18,16 @@ fn pascal(kebab: &str) -> String {
         .collect()
 }
 
+/// The upstream package whose operation names a wire-mapping package keeps:
+/// `lattice:wasi-keyvalue-wire` is the wire form of `wasi:keyvalue`, so its
+/// operations are `wasi:keyvalue/{interface}.{function}`.
+fn mirrored(namespace: &str, name: &str) -> Option<&'static str> {
+    match (namespace, name) {
+        ("lattice", "wasi-keyvalue-wire") => Some("wasi:keyvalue"),
+        _ => None,
+    }
+}
+
 /// The directory of package `name` under the workspace's `wit/`.
 pub fn wit_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,15 +43,12 @@ pub fn operations(name: &str) -> Result<BTreeSet<String>, String> {
         .push_dir(&dir)
         .map_err(|e| format!("{}: {e:#}", dir.display()))?;
     let package = &resolve.packages[pkg];
-    let wasi = package.name.namespace == "wasi";
+    let upstream = mirrored(&package.name.namespace, &package.name.name);
     let mut out = BTreeSet::new();
     for (iface_name, iface) in &package.interfaces {
         for func in resolve.interfaces[*iface].functions.keys() {
-            out.insert(if wasi {
-                format!(
-                    "{}:{}/{iface_name}.{func}",
-                    package.name.namespace, package.name.name
-                )
+            out.insert(if let Some(upstream) = upstream {
+                format!("{upstream}/{iface_name}.{func}")
             } else {
                 format!("{}.{}", pascal(iface_name), pascal(func))
             });
