@@ -142,6 +142,23 @@ pub fn decode_control<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::deserialize;
+    use crate::wire::tests::unhex;
+
+    // Bytes written by wasmbus-rpc 0.15.0 itself (see `wire.rs`).
+    const WASMBUS_HEALTH: &str = "81a76865616c746879c3";
+    const WASMBUS_LINKDEF: &str = "85a86163746f725f6964a24d41ab70726f76696465725f6964a25650a96c696e6b5f6e616d65a764656661756c74ab636f6e74726163745f6964ab7761736d636c6f75643a78a676616c75657381a16ba176";
+
+    #[test]
+    fn health_and_link_bytes_recorded_from_wasmbus_0_15_round_trip() {
+        assert_eq!(
+            serialize(&HealthCheckResponse::healthy()).unwrap(),
+            unhex(WASMBUS_HEALTH)
+        );
+        let ld: LinkDefinition = deserialize(&unhex(WASMBUS_LINKDEF)).unwrap();
+        assert_eq!(ld.values["k"], "v");
+        assert_eq!(serialize(&ld).unwrap(), unhex(WASMBUS_LINKDEF));
+    }
 
     #[test]
     fn link_definitions_decode_from_json_and_msgpack_and_hide_values_in_debug() {

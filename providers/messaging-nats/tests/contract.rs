@@ -79,7 +79,7 @@ async fn flaky_actor(
             move |_inv: provider_sdk::rpc::Invocation, body: Vec<u8>| {
                 let (tx, seen) = (tx.clone(), seen.clone());
                 async move {
-                    let msg: SubMessage = provider_sdk::wire::deserialize(&body)?;
+                    let msg: SubMessage = provider_sdk::rpc::wire::deserialize(&body)?;
                     let n = {
                         let mut s = seen.lock().unwrap();
                         let e = s.entry(msg.body.clone()).or_default();

@@ -55,13 +55,13 @@ pub async fn actor(host: &Host, tag: &str, delay: Duration) -> Actor {
             move |_inv: provider_sdk::rpc::Invocation, body: Vec<u8>| {
                 let (tx, tag) = (tx.clone(), tag.clone());
                 async move {
-                    let req: HttpRequest = provider_sdk::wire::deserialize(&body)?;
+                    let req: HttpRequest = provider_sdk::rpc::wire::deserialize(&body)?;
                     let _ = tx.send(req.clone());
                     tokio::time::sleep(delay).await;
                     let resp =
                         HttpResponse::ok([tag.as_bytes(), b":", req.body.as_slice()].concat())
                             .with_header("x-actor", tag);
-                    provider_sdk::wire::serialize(&resp).map_err(|e: RpcError| e)
+                    provider_sdk::rpc::wire::serialize(&resp).map_err(|e: RpcError| e)
                 }
             },
         )
