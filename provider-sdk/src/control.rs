@@ -9,7 +9,8 @@ use async_nats::{Message, Subscriber};
 use futures_util::StreamExt;
 
 use lattice_rpc::control::{
-    HealthCheckResponse, LinkDefinition, PutAck, ShutdownRequest, decode_control, encode_control,
+    CLAIMS_HEADER, HealthCheckResponse, LinkDefinition, PutAck, ShutdownRequest, decode_control,
+    encode_control,
 };
 use lattice_rpc::subjects::{self, control};
 
@@ -31,6 +32,15 @@ impl<P: Provider> Runtime<P> {
             + 1;
         while let Some(m) = sub.next().await {
             let suffix = m.subject.get(prefix_len..).unwrap_or("").to_string();
+            if suffix != control::HEALTH
+                && let Err(e) = self.authenticate(&m)
+            {
+                tracing::warn!(subject = %m.subject, error = %e, "control message refused");
+                if suffix != control::SHUTDOWN {
+                    self.ack(m.reply.as_ref(), Err(e.to_string())).await;
+                }
+                continue;
+            }
             match suffix.as_str() {
                 control::LINKDEFS_PUT => {
                     let result = match decode_control::<LinkDefinition>(&m.payload) {
@@ -69,6 +79,18 @@ impl<P: Provider> Runtime<P> {
                 other => tracing::debug!(subject = other, "ignored control message"),
             }
         }
+    }
+
+    /// Section 6b: a control message's `Lattice-Claims`, checked with this
+    /// provider's MAC key; a message without one passes unless HS256 is required.
+    fn authenticate(&self, m: &Message) -> Result<(), lattice_rpc::RpcError> {
+        let header = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(CLAIMS_HEADER))
+            .map(|v| v.as_str());
+        self.verifier
+            .verify_control(header, m.subject.as_str(), &m.payload)
     }
 
     async fn ack(&self, to: Option<&async_nats::Subject>, result: Result<(), String>) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lattice_rpc::chunking::{ChunkStore, DEFAULT_MAX_BODY_BYTES};
-use lattice_rpc::claims::Verifier;
+use lattice_rpc::claims::{MacCheck, Signer, Verifier};
 use lattice_rpc::client::RpcClient;
 use lattice_rpc::server::{DEFAULT_MAX_INFLIGHT, Handler, HandlerFuture, InvocationServer};
 use lattice_rpc::{HostData, Invocation, RpcError, subjects};
@@ -46,6 +46,7 @@ pub(crate) struct Runtime<P: Provider> {
     pub(crate) xkey: Option<nkeys::XKey>,
     pub(crate) test_mode: bool,
     pub(crate) process: Process,
+    pub(crate) verifier: Arc<Verifier>,
     pub(crate) shutdown_tx: watch::Sender<Option<Arc<Shutdown>>>,
     /// Set once the invocation server exists (for the in-flight count in health).
     pub(crate) server: std::sync::OnceLock<std::sync::Weak<InvocationServer<Invoke<P>>>>,
@@ -134,16 +135,18 @@ fn now_ms() -> u64 {
 pub async fn serve<P: Provider>(mut provider: P, hd: HostData) -> Result<(), StartError> {
     hd.validate()?;
     let nats = connect(&hd).await?;
-    let signer = if hd.invocation_seed.is_empty() {
-        nkeys::KeyPair::new_cluster()
-    } else {
-        // validate() checked the seed.
-        nkeys::KeyPair::from_seed(&hd.invocation_seed).map_err(|_| {
+    // validate() checked the MAC key and the seed. With a MAC key every call
+    // the provider sends is HS256, even when it also has a seed.
+    let mac_key = hd.mac_key();
+    let signer = match &mac_key {
+        Some(key) => Signer::provider(&hd.provider_key, key.clone()),
+        None if hd.invocation_seed.is_empty() => Signer::ed25519(nkeys::KeyPair::new_cluster()),
+        None => Signer::ed25519(nkeys::KeyPair::from_seed(&hd.invocation_seed).map_err(|_| {
             lattice_rpc::host_data::HostDataError::Invalid {
                 field: "invocation_seed",
                 reason: "not a valid nkey seed".into(),
             }
-        })?
+        })?),
     };
     let lattice = hd.lattice_rpc_prefix.clone();
     let chunks = Arc::new(ChunkStore::new(nats.clone(), &lattice));
@@ -162,10 +165,16 @@ pub async fn serve<P: Provider>(mut provider: P, hd: HostData) -> Result<(), Sta
         .as_deref()
         .and_then(|seed| nkeys::XKey::from_seed(seed).ok());
     let max_inflight = hd.max_inflight.unwrap_or(DEFAULT_MAX_INFLIGHT);
-    let verifier = Verifier::new(
-        &hd.cluster_issuers,
-        &hd.provider_key,
-        hd.replay_window_secs.unwrap_or(DEFAULT_REPLAY_WINDOW_SECS),
+    let verifier = Arc::new(
+        Verifier::builder(&hd.provider_key)
+            .issuers(&hd.cluster_issuers)
+            .mac(match mac_key {
+                Some(key) => MacCheck::Own(key),
+                None => MacCheck::None,
+            })
+            .require_mac(hd.require_mac)
+            .window_secs(hd.replay_window_secs.unwrap_or(DEFAULT_REPLAY_WINDOW_SECS))
+            .build(),
     );
     let test_mode = hd.test_mode();
     let initial_links = hd.link_definitions.clone();
@@ -190,6 +199,7 @@ pub async fn serve<P: Provider>(mut provider: P, hd: HostData) -> Result<(), Sta
             pid: std::process::id(),
             started_at_ms: now_ms(),
         },
+        verifier: verifier.clone(),
         shutdown_tx,
         server: std::sync::OnceLock::new(),
     });
@@ -233,6 +243,7 @@ pub async fn serve<P: Provider>(mut provider: P, hd: HostData) -> Result<(), Sta
             lattice = %lattice,
             contract = P::CONTRACT_ID,
             max_inflight,
+            auth = if rt.verifier.requires_mac() { "HS256 only" } else if rt.verifier.has_mac() { "HS256 and Ed25519" } else { "Ed25519" },
             "provider ready"
         );
     } else {

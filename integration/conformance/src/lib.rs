@@ -249,11 +249,27 @@ macro_rules! ensure_eq {
 }
 
 /// A host on a fresh lattice of the shared test NATS
-/// ([`lattice_fixtures::nats_url`]), with an error that says what the tests need.
+/// ([`lattice_fixtures::nats_url`]) with a fresh lattice key: calls and
+/// control messages are HS256, and the providers it launches refuse
+/// anything else (`require_mac`).
 pub async fn test_host() -> anyhow::Result<lattice_host::Host> {
+    connect_test_host(
+        lattice_host::Host::builder()
+            .lattice_key(lattice_host::LatticeKey::generate())
+            .require_mac(true),
+    )
+    .await
+}
+
+/// A host on a fresh lattice of the shared test NATS that signs Ed25519
+/// with its cluster key, as a wasmbus 0.x host does.
+pub async fn test_host_ed25519() -> anyhow::Result<lattice_host::Host> {
+    connect_test_host(lattice_host::Host::builder()).await
+}
+
+async fn connect_test_host(b: lattice_host::HostBuilder) -> anyhow::Result<lattice_host::Host> {
     let url = lattice_fixtures::nats_url();
-    lattice_host::Host::builder()
-        .nats_url(&url)
+    b.nats_url(&url)
         .connect()
         .await
         .map_err(|e| anyhow::anyhow!("the tests need NATS with JetStream at {url}: {e}"))

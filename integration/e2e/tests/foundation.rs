@@ -48,7 +48,9 @@ async fn unlinked_actor_gets_not_linked_and_deleted_link_stops_serving() {
 #[tokio::test]
 async fn forged_claims_are_unauthorized_and_the_provider_stays_up() {
     let e = echo().await;
-    let key = e.host.cluster_key();
+    let cluster = || nkeys::KeyPair::from_seed(&e.host.cluster_key().seed().unwrap()).unwrap();
+    let signer = claims::Signer::ed25519(cluster());
+    let key = claims::SigningKey::Ed25519(Box::new(cluster()));
 
     // Tampered body.
     let mut inv = signed(&e, "Echo.Echo", b"pay 10").await;
@@ -70,7 +72,7 @@ async fn forged_claims_are_unauthorized_and_the_provider_stays_up() {
     let mut inv = signed(&e, "Echo.Echo", b"x").await;
     inv.target.public_key = nkeys::KeyPair::new_service().public_key();
     let msg = inv.msg.clone();
-    claims::sign_invocation(&mut inv, &msg, key, None).unwrap();
+    claims::sign_invocation(&mut inv, &msg, &signer, None).unwrap();
     let r = e.host.send_invocation(&e.pref, &inv).await;
     assert_eq!(code(r), ErrorCode::Unauthorized);
 
@@ -78,7 +80,7 @@ async fn forged_claims_are_unauthorized_and_the_provider_stays_up() {
     let mut inv = signed(&e, "Echo.Echo", b"x").await;
     let mut c = decode_jwt(&inv.encoded_claims).unwrap();
     c.exp = Some(c.iat - 1);
-    inv.encoded_claims = encode_jwt(&c, key).unwrap();
+    inv.encoded_claims = encode_jwt(&c, &key).unwrap();
     let r = e.host.send_invocation(&e.pref, &inv).await;
     assert_eq!(code(r), ErrorCode::Unauthorized);
 
@@ -96,7 +98,11 @@ async fn forged_claims_are_unauthorized_and_the_provider_stays_up() {
     let mut parts: Vec<String> = inv.encoded_claims.split('.').map(String::from).collect();
     let mut c = decode_jwt(&inv.encoded_claims).unwrap();
     c.jti = "another".into();
-    let forged = encode_jwt(&c, &nkeys::KeyPair::new_cluster()).unwrap();
+    let forged = encode_jwt(
+        &c,
+        &claims::SigningKey::Ed25519(Box::new(nkeys::KeyPair::new_cluster())),
+    )
+    .unwrap();
     parts[1] = forged.split('.').nth(1).unwrap().to_string();
     inv.encoded_claims = parts.join(".");
     let r = e.host.send_invocation(&e.pref, &inv).await;
@@ -225,7 +231,8 @@ async fn sealed_link_secrets_open_and_override_plain_values() {
 
 #[tokio::test]
 async fn test_host_id_switches_control_messages_to_json() {
-    let host = lattice_conformance::test_host().await.unwrap();
+    // The 0.x test harness: JSON control messages without claims.
+    let host = lattice_conformance::test_host_ed25519().await.unwrap();
     let mut hd = host.host_data("default");
     hd.host_id = lattice_rpc::host_data::TEST_HOST_ID.into();
     let pref = ProviderRef::new(&hd.provider_key, "default", CONTRACT);
@@ -279,17 +286,20 @@ async fn provider_calls_actors_with_signed_invocations() {
         "default",
         CONTRACT,
     );
-    let out = host
-        .rpc()
-        .call(
+    let call = |body: &[u8]| {
+        host.rpc().call(
             provider.clone(),
             WasmCloudEntity::actor(&actor),
             "Handler.Do",
-            b"ping".to_vec(),
+            body.to_vec(),
             None,
         )
-        .await
-        .unwrap();
+    };
+    // A provider reaches only the actors linked to it.
+    assert_eq!(code(call(b"ping").await), ErrorCode::NotLinked);
+    host.links()
+        .insert(&provider.public_key, &provider.link_name, &actor);
+    let out = call(b"ping").await.unwrap();
     assert_eq!(out, b"Handler.Do:ping");
     let big = vec![7u8; 2 * 1024 * 1024];
     let out = host

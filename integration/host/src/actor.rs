@@ -5,22 +5,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lattice_rpc::claims::Verifier;
-use lattice_rpc::server::{Handler, InvocationServer};
-use lattice_rpc::subjects;
+use lattice_rpc::claims::{MacCheck, Verifier};
+use lattice_rpc::server::{Handler, HandlerFuture, InvocationServer};
+use lattice_rpc::{Invocation, RpcError, subjects};
 use tokio::sync::oneshot;
 
 use crate::error::HostError;
 use crate::host::Host;
+use crate::links::LinkRegistry;
 
 /// How long an actor's calls may be remembered against replay, seconds.
 const ACTOR_REPLAY_WINDOW_SECS: u64 = 60;
 
 impl Host {
-    /// Serves actor `actor_key`: every invocation to it is verified (a trusted
-    /// issuer: this host's cluster key, which the providers it launches sign
-    /// with, or one added with `trust_issuer`), dechunked, and handed to
-    /// `handler`.
+    /// Serves actor `actor_key`: every invocation to it is verified, dechunked
+    /// and handed to `handler`. Verified means: HS256 under the key derived
+    /// from the calling provider (key and link name) with that provider as
+    /// `iss`, when this host has a lattice key; or Ed25519 from a trusted
+    /// issuer (this host's cluster key, or one added with `trust_issuer`).
+    /// A provider's call is refused `not-linked` unless the provider is
+    /// linked to the actor ([`Host::links`]).
     pub async fn serve_actor<H: Handler>(
         &self,
         actor_key: &str,
@@ -34,10 +38,26 @@ impl Host {
         subjects::server_sync(self.nats(), Duration::from_secs(10))
             .await
             .map_err(|e| HostError::nats("confirming an actor subscription", e))?;
-        let verifier = Verifier::new(&self.trusted_issuers, actor_key, ACTOR_REPLAY_WINDOW_SECS);
+        let verifier = Verifier::builder(actor_key)
+            .issuers(&self.trusted_issuers)
+            .mac(match &self.lattice_key {
+                Some(lattice) => MacCheck::PerOrigin(lattice.clone()),
+                None => MacCheck::None,
+            })
+            .window_secs(ACTOR_REPLAY_WINDOW_SECS)
+            .build();
+        let handler = LinkedOnly {
+            actor: actor_key.to_string(),
+            links: self.links.clone(),
+            handler,
+        };
         let server = Arc::new(
-            InvocationServer::builder(self.nats().clone(), self.chunks().clone(), verifier)
-                .build(handler),
+            InvocationServer::builder(
+                self.nats().clone(),
+                self.chunks().clone(),
+                Arc::new(verifier),
+            )
+            .build(handler),
         );
         let (stop_tx, stop_rx) = oneshot::channel::<Duration>();
         let task =
@@ -46,6 +66,38 @@ impl Host {
             stop: Some(stop_tx),
             task,
         })
+    }
+}
+
+/// Hands a call to the actor's handler when its origin may call it: a
+/// host's own call (origin an actor), or a provider linked to the actor.
+struct LinkedOnly<H> {
+    actor: String,
+    links: LinkRegistry,
+    handler: H,
+}
+
+impl<H: Handler> Handler for LinkedOnly<H> {
+    fn handle(&self, inv: Invocation, body: Vec<u8>) -> HandlerFuture<'_> {
+        let o = &inv.origin;
+        if !o.is_actor()
+            && !self
+                .links
+                .contains(&o.public_key, &o.link_name, &self.actor)
+        {
+            let err = RpcError::not_linked(format!(
+                "provider {} ({}) has no link to actor {}",
+                o.public_key,
+                if o.link_name.is_empty() {
+                    "default"
+                } else {
+                    &o.link_name
+                },
+                self.actor
+            ));
+            return Box::pin(async move { Err(err) });
+        }
+        self.handler.handle(inv, body)
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lattice_rpc::chunking::ChunkStore;
-use lattice_rpc::control::{self, PutAck, ShutdownRequest};
+use lattice_rpc::claims::{LatticeKey, Signer, sign_control};
+use lattice_rpc::control::{self, CLAIMS_HEADER, PutAck, ShutdownRequest};
 use lattice_rpc::secret::{SealedBytes, seal};
 use lattice_rpc::subjects::{self, control as suffix};
 use lattice_rpc::{
@@ -20,6 +21,7 @@ use lattice_rpc::{
 
 use crate::error::HostError;
 use crate::launch::ProviderProcess;
+use crate::links::LinkRegistry;
 
 /// The default timeout of the host's calls.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,6 +66,8 @@ pub struct HostBuilder {
     host_key: Option<nkeys::KeyPair>,
     timeout: Duration,
     trusted_issuers: Vec<String>,
+    lattice_key: Option<LatticeKey>,
+    require_mac: bool,
 }
 
 impl HostBuilder {
@@ -105,6 +109,23 @@ impl HostBuilder {
         self
     }
 
+    /// The lattice key (contract section 6a): calls to providers are then
+    /// HS256 under each provider's own key, providers this host launches
+    /// get their key in host data and no cluster seed, control messages
+    /// carry `Lattice-Claims`, and calls providers send to served actors are
+    /// checked with the key derived from their origin.
+    pub fn lattice_key(mut self, key: LatticeKey) -> Self {
+        self.lattice_key = Some(key);
+        self
+    }
+
+    /// Providers this host launches refuse Ed25519 claims and control
+    /// messages without claims (needs a lattice key).
+    pub fn require_mac(mut self, require: bool) -> Self {
+        self.require_mac = require;
+        self
+    }
+
     /// Connects and returns the host.
     pub async fn connect(self) -> Result<Host, HostError> {
         let nats = async_nats::connect(&self.nats_url)
@@ -118,7 +139,10 @@ impl HostBuilder {
             .unwrap_or_else(|| format!("t{}", uuid::Uuid::new_v4().simple()));
         let cluster_key = self.cluster_key.unwrap_or_else(nkeys::KeyPair::new_cluster);
         let host_key = self.host_key.unwrap_or_else(nkeys::KeyPair::new_server);
-        let signer = copy_key(&cluster_key)?;
+        let signer = match &self.lattice_key {
+            Some(lattice) => Signer::host(copy_key(&cluster_key)?, lattice.clone()),
+            None => Signer::ed25519(copy_key(&cluster_key)?),
+        };
         let chunks = Arc::new(ChunkStore::new(nats.clone(), &lattice));
         let rpc = RpcClient::builder(nats.clone(), &lattice, signer)
             .host_id(host_key.public_key())
@@ -137,6 +161,9 @@ impl HostBuilder {
             rpc,
             chunks,
             trusted_issuers: trusted,
+            lattice_key: self.lattice_key,
+            require_mac: self.require_mac,
+            links: LinkRegistry::default(),
         })
     }
 }
@@ -159,6 +186,9 @@ pub struct Host {
     rpc: RpcClient,
     chunks: Arc<ChunkStore>,
     pub(crate) trusted_issuers: Vec<String>,
+    pub(crate) lattice_key: Option<LatticeKey>,
+    require_mac: bool,
+    pub(crate) links: LinkRegistry,
 }
 
 impl Host {
@@ -172,7 +202,21 @@ impl Host {
             host_key: None,
             timeout: DEFAULT_CALL_TIMEOUT,
             trusted_issuers: Vec::new(),
+            lattice_key: None,
+            require_mac: false,
         }
+    }
+
+    /// The links this host knows of (the ones it put, and any recorded by
+    /// whoever else keeps its view of the lattice): a provider's call to a
+    /// served actor is refused `not-linked` unless its link is here.
+    pub fn links(&self) -> &LinkRegistry {
+        &self.links
+    }
+
+    /// Whether calls to providers are HS256 (a lattice key is set).
+    pub fn signs_hs256(&self) -> bool {
+        self.lattice_key.is_some()
     }
 
     /// The lattice prefix.
@@ -223,23 +267,55 @@ impl Host {
     }
 
     /// Host data for a new provider process with a fresh key on `link_name`.
-    /// The provider gets its own xkey so that sealed link secrets work.
+    /// The provider gets its own xkey so that sealed link secrets work. With
+    /// a lattice key it gets its `K_p` and no cluster seed (section 6a).
     pub fn host_data(&self, link_name: &str) -> HostData {
+        self.host_data_for(&nkeys::KeyPair::new_service().public_key(), link_name)
+    }
+
+    /// Host data for a new instance of provider `provider_key` on `link_name`
+    /// (another instance of a provider keeps its key).
+    pub fn host_data_for(&self, provider_key: &str, link_name: &str) -> HostData {
         let provider_xkey = nkeys::XKey::new();
+        let (invocation_seed, invocation_mac_key) = match &self.lattice_key {
+            Some(lattice) => (
+                String::new(),
+                Some(lattice.provider_key(provider_key, link_name).to_base64url()),
+            ),
+            None => (self.cluster_key.seed().unwrap_or_default(), None),
+        };
         HostData {
             host_id: self.host_id(),
             lattice_rpc_prefix: self.lattice.clone(),
             link_name: link_name.to_string(),
             lattice_rpc_url: self.nats_url.clone(),
-            provider_key: nkeys::KeyPair::new_service().public_key(),
-            invocation_seed: self.cluster_key.seed().unwrap_or_default(),
+            provider_key: provider_key.to_string(),
+            invocation_seed,
             instance_id: uuid::Uuid::new_v4().to_string(),
             cluster_issuers: vec![self.cluster_key.public_key()],
             default_rpc_timeout_ms: Some(2000),
             provider_xkey_seed: provider_xkey.seed().ok(),
             host_xkey_public_key: Some(self.xkey.public_key()),
+            invocation_mac_key,
+            require_mac: self.require_mac && self.lattice_key.is_some(),
             ..HostData::default()
         }
+    }
+
+    /// The `Lattice-Claims` header for a control message to `provider` on
+    /// `subject` (section 6b), when this host has a lattice key.
+    pub fn control_headers(
+        &self,
+        provider: &ProviderRef,
+        subject: &str,
+        payload: &[u8],
+    ) -> Option<async_nats::HeaderMap> {
+        let lattice = self.lattice_key.as_ref()?;
+        let key = lattice.provider_key(&provider.key, &provider.link_name);
+        let token = sign_control(subject, payload, &self.cluster_key.public_key(), &key);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(CLAIMS_HEADER, token.as_str());
+        Some(headers)
     }
 
     /// Launches `binary` with `host_data` and, once awaited, waits until that
@@ -292,16 +368,22 @@ impl Host {
             .map_err(|_| no_key)
     }
 
-    async fn request(
+    /// Sends a control message to `provider` and waits for its answer; it
+    /// carries `Lattice-Claims` when this host has a lattice key.
+    async fn control_request(
         &self,
         what: &'static str,
-        subject: String,
+        provider: &ProviderRef,
+        suffix: &str,
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<async_nats::Message, HostError> {
-        let req = async_nats::Request::new()
-            .payload(payload.into())
-            .timeout(Some(timeout));
+        let subject = provider.control_subject(&self.lattice, suffix);
+        let mut req = async_nats::Request::new().timeout(Some(timeout));
+        if let Some(headers) = self.control_headers(provider, &subject, &payload) {
+            req = req.headers(headers);
+        }
+        let req = req.payload(payload.into());
         self.nats
             .send_request(subject.clone(), req)
             .await
@@ -326,16 +408,79 @@ impl Host {
         provider: &ProviderRef,
         ld: &LinkDefinition,
     ) -> Result<PutAck, HostError> {
-        let subject = provider.control_subject(&self.lattice, suffix::LINKDEFS_PUT);
+        // Recorded before the put: the provider may call the actor (a
+        // subscription's first message) before its ack reaches this host.
+        let existed = self
+            .links
+            .contains(&provider.key, &provider.link_name, &ld.actor_id);
+        self.links
+            .insert(&provider.key, &provider.link_name, &ld.actor_id);
+        let result = async {
+            let reply = self
+                .control_request(
+                    "link put",
+                    provider,
+                    suffix::LINKDEFS_PUT,
+                    wire::serialize(ld)?,
+                    DEFAULT_CALL_TIMEOUT,
+                )
+                .await?;
+            Ok::<PutAck, HostError>(control::decode_control(&reply.payload)?)
+        }
+        .await;
+        if !existed && !result.as_ref().is_ok_and(|a| a.accepted) {
+            self.links
+                .remove(&provider.key, &provider.link_name, &ld.actor_id);
+        }
+        result
+    }
+
+    /// Sends new provider-wide config (`config.put`, extension) and returns
+    /// the provider's answer.
+    pub async fn config_put(
+        &self,
+        provider: &ProviderRef,
+        values: &serde_json::Value,
+    ) -> Result<PutAck, HostError> {
+        let body = serde_json::to_vec(values).map_err(|e| RpcError::internal(e.to_string()))?;
         let reply = self
-            .request(
-                "link put",
-                subject,
-                wire::serialize(ld)?,
+            .control_request(
+                "config put",
+                provider,
+                suffix::CONFIG_PUT,
+                body,
                 DEFAULT_CALL_TIMEOUT,
             )
             .await?;
         Ok(control::decode_control(&reply.payload)?)
+    }
+
+    /// Sends a control message (`suffix`: `linkdefs.put`, `shutdown`, …) with
+    /// the given `Lattice-Claims` header, or none: for tests of how a
+    /// provider treats forged or missing claims. Waits `timeout` for an answer.
+    pub async fn send_control_with_claims(
+        &self,
+        provider: &ProviderRef,
+        suffix: &str,
+        payload: Vec<u8>,
+        claims: Option<&str>,
+        timeout: Duration,
+    ) -> Result<async_nats::Message, HostError> {
+        let subject = provider.control_subject(&self.lattice, suffix);
+        let mut req = async_nats::Request::new().timeout(Some(timeout));
+        if let Some(token) = claims {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(CLAIMS_HEADER, token);
+            req = req.headers(headers);
+        }
+        self.nats
+            .send_request(subject.clone(), req.payload(payload.into()))
+            .await
+            .map_err(|e| HostError::NoAnswer {
+                what: "control message",
+                subject,
+                reason: e.to_string(),
+            })
     }
 
     /// Puts a link and fails unless it was accepted.
@@ -359,17 +504,21 @@ impl Host {
 
     /// Deletes `actor`'s link and returns the provider's answer.
     pub async fn del_link(&self, provider: &ProviderRef, actor: &str) -> Result<PutAck, HostError> {
-        let subject = provider.control_subject(&self.lattice, suffix::LINKDEFS_DEL);
         let ld = self.link(provider, actor, &[]);
         let reply = self
-            .request(
+            .control_request(
                 "link del",
-                subject,
+                provider,
+                suffix::LINKDEFS_DEL,
                 wire::serialize(&ld)?,
                 DEFAULT_CALL_TIMEOUT,
             )
             .await?;
-        Ok(control::decode_control(&reply.payload)?)
+        let ack: PutAck = control::decode_control(&reply.payload)?;
+        if ack.accepted {
+            self.links.remove(&provider.key, &provider.link_name, actor);
+        }
+        Ok(ack)
     }
 
     /// Calls `operation` on `provider` as actor `actor`.
@@ -479,7 +628,6 @@ impl Host {
         instance_id: Option<&str>,
         drain_ms: Option<u64>,
     ) -> Result<(), HostError> {
-        let subject = provider.control_subject(&self.lattice, suffix::SHUTDOWN);
         let body = serde_json::to_vec(&ShutdownRequest {
             host_id: self.host_id(),
             instance_id: instance_id.map(str::to_string),
@@ -487,7 +635,8 @@ impl Host {
         })
         .map_err(|e| RpcError::internal(e.to_string()))?;
         let timeout = Duration::from_millis(drain_ms.unwrap_or(5000)) + Duration::from_secs(5);
-        self.request("shutdown", subject, body, timeout).await?;
+        self.control_request("shutdown", provider, suffix::SHUTDOWN, body, timeout)
+            .await?;
         Ok(())
     }
 }

@@ -26,11 +26,14 @@ mod actor;
 mod error;
 mod host;
 mod launch;
+mod links;
 
 pub use actor::ActorHandle;
 pub use error::HostError;
 pub use host::{DEFAULT_CALL_TIMEOUT, Host, HostBuilder, Launch, ProviderRef};
+pub use lattice_rpc::claims::LatticeKey;
 pub use launch::ProviderProcess;
+pub use links::LinkRegistry;
 
 /// A fresh actor public key (`M…`).
 pub fn new_actor() -> String {

@@ -10,7 +10,7 @@ use crate::chunking::{
     CHUNK_THRESHOLD_BYTES, CHUNKED_EXTRA_TIMEOUT, ChunkStore, DEFAULT_MAX_BODY_BYTES,
     response_object,
 };
-use crate::claims::sign_invocation;
+use crate::claims::{Signer, fresh_invocation_id, sign_invocation};
 use crate::error::RpcError;
 use crate::subjects;
 use crate::wire::{self, Invocation, InvocationResponse, TraceContext, WasmCloudEntity};
@@ -28,7 +28,7 @@ struct Inner {
     nats: async_nats::Client,
     lattice: String,
     host_id: String,
-    signer: nkeys::KeyPair,
+    signer: Signer,
     timeout: Duration,
     max_body_bytes: u64,
     chunks: Arc<ChunkStore>,
@@ -38,7 +38,7 @@ struct Inner {
 pub struct RpcClientBuilder {
     nats: async_nats::Client,
     lattice: String,
-    signer: nkeys::KeyPair,
+    signer: Signer,
     host_id: Option<String>,
     timeout: Duration,
     max_body_bytes: u64,
@@ -46,7 +46,7 @@ pub struct RpcClientBuilder {
 }
 
 impl RpcClientBuilder {
-    /// The `host_id` written into invocations (default: the signer's public key).
+    /// The `host_id` written into invocations (default: the signer's issuer).
     pub fn host_id(mut self, host_id: impl Into<String>) -> Self {
         self.host_id = Some(host_id.into());
         self
@@ -78,7 +78,7 @@ impl RpcClientBuilder {
             .unwrap_or_else(|| Arc::new(ChunkStore::new(self.nats.clone(), &self.lattice)));
         RpcClient {
             inner: Arc::new(Inner {
-                host_id: self.host_id.unwrap_or_else(|| self.signer.public_key()),
+                host_id: self.host_id.unwrap_or_else(|| self.signer.issuer()),
                 nats: self.nats,
                 lattice: self.lattice,
                 signer: self.signer,
@@ -92,11 +92,7 @@ impl RpcClientBuilder {
 
 impl RpcClient {
     /// A builder for a client on `lattice` that signs with `signer`.
-    pub fn builder(
-        nats: async_nats::Client,
-        lattice: &str,
-        signer: nkeys::KeyPair,
-    ) -> RpcClientBuilder {
+    pub fn builder(nats: async_nats::Client, lattice: &str, signer: Signer) -> RpcClientBuilder {
         RpcClientBuilder {
             nats,
             lattice: lattice.to_string(),
@@ -118,9 +114,9 @@ impl RpcClient {
         &self.inner.lattice
     }
 
-    /// The public key invocations are signed with.
+    /// The `iss` of the calls it sends to providers.
     pub fn issuer(&self) -> String {
-        self.inner.signer.public_key()
+        self.inner.signer.issuer()
     }
 
     /// The default timeout.
@@ -142,7 +138,7 @@ impl RpcClient {
             target,
             operation: operation.to_string(),
             msg: Vec::new(),
-            id: uuid::Uuid::new_v4().to_string(),
+            id: fresh_invocation_id(),
             encoded_claims: String::new(),
             host_id: self.inner.host_id.clone(),
             content_length: Some(msg.len() as u64),

@@ -95,7 +95,11 @@ impl HealthCheckResponse {
     }
 }
 
-/// Extension: answer to a `linkdefs.put` or `config.put` that carried a reply subject.
+/// The NATS header of a control message carrying its claims (section 6b).
+pub const CLAIMS_HEADER: &str = "Lattice-Claims";
+
+/// Extension: answer to a `linkdefs.put`, `linkdefs.del` or `config.put`
+/// that carried a reply subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutAck {
     /// Whether the change was applied.
@@ -128,8 +132,8 @@ pub fn encode_control<T: Serialize>(value: &T, test_mode: bool) -> Result<Vec<u8
     }
 }
 
-/// Decodes a control message: JSON in test mode, MessagePack otherwise. Either
-/// form is accepted in either mode, since the first byte tells them apart.
+/// Decodes a control message, JSON or MessagePack, whatever the mode: the
+/// first byte tells them apart (a JSON object starts with `{`).
 pub fn decode_control<T: DeserializeOwned>(buf: &[u8]) -> Result<T, RpcError> {
     match buf.first() {
         Some(b'{') => serde_json::from_slice(buf)

@@ -103,6 +103,14 @@ pub struct HostData {
     /// long its `jti` is remembered against replay, seconds (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_window_secs: Option<u64>,
+    /// Extension: this provider's HS256 key `K_p`, base64url of 32 bytes
+    /// (section 6a). Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_mac_key: Option<String>,
+    /// Extension: refuse Ed25519 claims, and control messages without
+    /// `Lattice-Claims` (sections 6a, 6b). Needs `invocation_mac_key`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_mac: bool,
 }
 
 fn default_link_name() -> String {
@@ -232,12 +240,36 @@ impl HostData {
         {
             return Err(invalid("provider_xkey_seed", "not a valid xkey seed"));
         }
+        match (&self.invocation_mac_key, self.require_mac) {
+            (Some(key), _) => {
+                if let Err(e) = crate::claims::MacKey::from_base64url(key) {
+                    return Err(HostDataError::Invalid {
+                        field: "invocation_mac_key",
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            (None, true) => {
+                return Err(invalid(
+                    "require_mac",
+                    "needs invocation_mac_key (the provider would refuse every call)",
+                ));
+            }
+            (None, false) => {}
+        }
         Ok(())
     }
 
     /// True when control messages are JSON (`host_id` is `_TEST_`).
     pub fn test_mode(&self) -> bool {
         self.host_id == TEST_HOST_ID
+    }
+
+    /// The provider's HS256 key, when host data carries one (validated).
+    pub fn mac_key(&self) -> Option<crate::claims::MacKey> {
+        self.invocation_mac_key
+            .as_deref()
+            .and_then(|k| crate::claims::MacKey::from_base64url(k).ok())
     }
 
     /// The lattice NATS URL with a scheme.
@@ -300,11 +332,42 @@ mod tests {
     }
 
     #[test]
+    fn mac_key_must_decode_to_32_bytes_and_require_mac_needs_one() {
+        let mut hd = sample();
+        hd.require_mac = true;
+        let err = hd.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("require_mac") && err.contains("invocation_mac_key"),
+            "{err}"
+        );
+        hd.invocation_mac_key = Some("AAAA".into());
+        let err = hd.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("invocation_mac_key") && err.contains("3 bytes"),
+            "{err}"
+        );
+        hd.invocation_mac_key = Some("not base64 at all!".into());
+        assert!(hd.validate().is_err());
+        let key = crate::claims::LatticeKey::generate().provider_key(&hd.provider_key, "default");
+        hd.invocation_mac_key = Some(key.to_base64url());
+        hd.validate().unwrap();
+        assert_eq!(hd.mac_key().unwrap().bytes(), key.bytes());
+        // Written without padding, read with or without.
+        hd.invocation_mac_key = Some(format!("{}=", key.to_base64url()));
+        hd.validate().unwrap();
+        // Absent `require_mac` reads as false, and false is not written.
+        let json =
+            String::from_utf8(crate::codec::decode_base64(&sample().encode()).unwrap()).unwrap();
+        assert!(!json.contains("require_mac"), "{json}");
+    }
+
+    #[test]
     fn seeds_never_appear_in_debug() {
         let mut hd = sample();
         hd.lattice_rpc_user_seed = "SUSECRETSEED".into();
         hd.invocation_seed = "SCSECRETSEED".into();
+        hd.invocation_mac_key = Some("MACKEYSECRET".into());
         let dbg = format!("{hd:?}");
-        assert!(!dbg.contains("SECRETSEED"), "{dbg}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
     }
 }

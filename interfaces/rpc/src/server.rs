@@ -55,7 +55,7 @@ where
 pub struct InvocationServer<H> {
     nats: async_nats::Client,
     chunks: Arc<ChunkStore>,
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     handler: H,
     inflight: Arc<Semaphore>,
     max_inflight: u32,
@@ -66,7 +66,7 @@ pub struct InvocationServer<H> {
 pub struct ServerBuilder {
     nats: async_nats::Client,
     chunks: Arc<ChunkStore>,
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     max_inflight: u32,
     max_body_bytes: u64,
 }
@@ -104,7 +104,7 @@ impl InvocationServer<()> {
     pub fn builder(
         nats: async_nats::Client,
         chunks: Arc<ChunkStore>,
-        verifier: Verifier,
+        verifier: Arc<Verifier>,
     ) -> ServerBuilder {
         ServerBuilder {
             nats,
@@ -117,11 +117,6 @@ impl InvocationServer<()> {
 }
 
 impl<H: Handler> InvocationServer<H> {
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
     /// Invocations being handled now.
     pub fn in_flight(&self) -> usize {
         self.max_inflight as usize - self.inflight.available_permits()

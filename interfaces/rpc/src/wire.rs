@@ -53,21 +53,11 @@ impl WasmCloudEntity {
         self.public_key.starts_with('M')
     }
 
-    /// The entity's URL as used in claims (CONTRACT.md section 5).
+    /// The entity's URL as used in claims (contract section 5).
     pub fn url(&self) -> String {
-        if self.is_actor() {
-            format!("wasmbus://{}", self.public_key)
-        } else {
-            format!(
-                "wasmbus://{}/{}/{}",
-                self.contract_id
-                    .replace(':', "/")
-                    .replace(' ', "_")
-                    .to_lowercase(),
-                self.link_name.replace(' ', "_").to_lowercase(),
-                self.public_key
-            )
-        }
+        let mut out = String::with_capacity(96);
+        crate::claims::push_url(&mut out, self, None);
+        out
     }
 }
 

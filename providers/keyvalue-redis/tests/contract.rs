@@ -21,9 +21,7 @@ async fn launch(
     (pref, p)
 }
 
-#[tokio::test]
-async fn keyvalue_suite_passes_against_redis() {
-    let host = lattice_conformance::test_host().await.unwrap();
+async fn suite_against_redis(host: Host, label: &str) {
     let (pref, _p) = launch(&host, None).await;
     let url = lattice_fixtures::redis_url();
     // The legacy upper-case key name of the archived provider.
@@ -35,12 +33,28 @@ async fn keyvalue_suite_passes_against_redis() {
     )
     .await
     .unwrap();
-    let report = suite.run("redis", None).await;
+    let report = suite.run(label, None).await;
     println!("{report}");
     let cleaned = suite.cleanup().await.unwrap();
     assert!(report.passed(), "{report}");
     assert!(cleaned > 1250, "cleanup removed only {cleaned} keys");
     host.delete_chunk_bucket().await.unwrap();
+}
+
+#[tokio::test]
+async fn keyvalue_suite_passes_against_redis() {
+    // HS256 claims; the provider refuses anything else.
+    suite_against_redis(lattice_conformance::test_host().await.unwrap(), "redis").await;
+}
+
+#[tokio::test]
+async fn keyvalue_suite_passes_against_redis_from_a_wasmbus_0x_host() {
+    // Ed25519 claims from the cluster key, as a wasmbus 0.x host signs.
+    suite_against_redis(
+        lattice_conformance::test_host_ed25519().await.unwrap(),
+        "redis-ed25519",
+    )
+    .await;
 }
 
 #[tokio::test]

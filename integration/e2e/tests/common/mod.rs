@@ -18,8 +18,14 @@ pub struct Echo {
     pub actor: String,
 }
 
+/// Echo launched by a wasmbus 0.x style host (Ed25519 claims).
 pub async fn echo_with(tweak: impl FnOnce(&mut HostData)) -> Echo {
-    let host = lattice_conformance::test_host().await.unwrap();
+    let host = lattice_conformance::test_host_ed25519().await.unwrap();
+    echo_on(host, tweak).await
+}
+
+/// Echo launched by `host`.
+pub async fn echo_on(host: Host, tweak: impl FnOnce(&mut HostData)) -> Echo {
     let mut hd = host.host_data("default");
     tweak(&mut hd);
     let pref = ProviderRef::new(&hd.provider_key, &hd.link_name, CONTRACT);
