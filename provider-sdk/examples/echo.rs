@@ -31,7 +31,7 @@ impl Provider for Echo {
             "Echo.Delay" => {
                 let ms: u32 = wire::deserialize(&call.msg)?;
                 tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000).into())).await;
-                Ok(call.msg)
+                Ok(call.msg.to_vec())
             }
             other => Err(RpcError::unknown_operation(other)),
         }

@@ -9,7 +9,7 @@
 //! #     const CONTRACT_ID: &'static str = "example:echo";
 //! #     type Link = ();
 //! #     async fn put_link(&self, _: &ProviderContext, _: &LinkConfig) -> Result<(), ConfigError> { Ok(()) }
-//! #     async fn handle(&self, call: Call<'_, ()>) -> Result<Vec<u8>, RpcError> { Ok(call.msg) }
+//! #     async fn handle(&self, call: Call<'_, ()>) -> Result<Vec<u8>, RpcError> { Ok(call.msg.to_vec()) }
 //! # }
 //! fn main() -> std::process::ExitCode {
 //!     provider_sdk::run!(Echo)

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use lattice_rpc::client::{CallActor, RpcClient};
-use lattice_rpc::{HealthCheckResponse, HostData, LinkDefinition, RpcError, WasmCloudEntity};
+use lattice_rpc::{
+    EntityRef, HealthCheckResponse, HostData, LinkDefinition, RpcError, WasmCloudEntity,
+};
 
 use crate::config::{self, ConfigError};
 
@@ -131,10 +133,11 @@ pub struct Linked<L> {
 pub struct Call<'a, L> {
     /// `Service.Method`.
     pub operation: &'a str,
-    /// The argument, whole (dechunked).
-    pub msg: Vec<u8>,
+    /// The argument, whole (dechunked): a slice of the message it came in,
+    /// not a copy.
+    pub msg: bytes::Bytes,
     /// The calling actor.
-    pub origin: &'a WasmCloudEntity,
+    pub origin: EntityRef<'a>,
     /// The caller's link.
     pub link: &'a Arc<Linked<L>>,
     /// The provider's context.
@@ -236,8 +239,12 @@ impl CallActor for ProviderContext {
         self.inner
             .rpc
             .call(
-                self.entity(),
-                WasmCloudEntity::actor(actor_id),
+                EntityRef {
+                    public_key: self.provider_key(),
+                    link_name: self.link_name(),
+                    contract_id: self.inner.contract_id,
+                },
+                EntityRef::actor(actor_id),
                 operation,
                 msg,
                 timeout,

@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lattice_rpc::chunking::{ChunkStore, DEFAULT_MAX_BODY_BYTES};
 use lattice_rpc::claims::{MacCheck, Signer, Verifier};
 use lattice_rpc::client::RpcClient;
-use lattice_rpc::server::{DEFAULT_MAX_INFLIGHT, Handler, HandlerFuture, InvocationServer};
-use lattice_rpc::{HostData, Invocation, RpcError, subjects};
+use lattice_rpc::server::{
+    DEFAULT_MAX_INFLIGHT, Handler, HandlerFuture, Incoming, InvocationServer,
+};
+use lattice_rpc::{HostData, RpcError, subjects};
 use tokio::sync::watch;
 
 use crate::error::StartError;
@@ -56,23 +58,23 @@ pub(crate) struct Runtime<P: Provider> {
 pub(crate) struct Invoke<P: Provider>(Arc<Runtime<P>>);
 
 impl<P: Provider> Handler for Invoke<P> {
-    fn handle(&self, inv: Invocation, body: Vec<u8>) -> HandlerFuture<'_> {
+    fn handle<'a>(&'a self, inv: Incoming<'a>) -> HandlerFuture<'a> {
         Box::pin(async move {
             let rt = &self.0;
             let link_name = rt.ctx.link_name();
-            let Some(link) = rt.links.get(&inv.origin.public_key, link_name) else {
+            let Some(link) = rt.links.get(inv.origin.public_key, link_name) else {
                 return Err(RpcError::not_linked(format!(
                     "actor {} has no link on '{link_name}'",
                     inv.origin.public_key
                 )));
             };
             let call = Call {
-                operation: &inv.operation,
-                msg: body,
-                origin: &inv.origin,
+                operation: inv.operation,
+                msg: inv.body,
+                origin: inv.origin,
                 link: &link,
                 ctx: &rt.ctx,
-                invocation_id: &inv.id,
+                invocation_id: inv.id,
             };
             rt.provider.handle(call).await
         })

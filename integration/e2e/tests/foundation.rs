@@ -288,8 +288,8 @@ async fn provider_calls_actors_with_signed_invocations() {
     );
     let call = |body: &[u8]| {
         host.rpc().call(
-            provider.clone(),
-            WasmCloudEntity::actor(&actor),
+            provider.as_ref(),
+            lattice_rpc::EntityRef::actor(&actor),
             "Handler.Do",
             body.to_vec(),
             None,
@@ -305,8 +305,8 @@ async fn provider_calls_actors_with_signed_invocations() {
     let out = host
         .rpc()
         .call(
-            provider,
-            WasmCloudEntity::actor(&actor),
+            provider.as_ref(),
+            WasmCloudEntity::actor(&actor).as_ref(),
             "Handler.Do",
             big,
             None,
@@ -329,8 +329,8 @@ async fn provider_calls_actors_with_signed_invocations() {
     let r = host
         .rpc()
         .call(
-            WasmCloudEntity::actor(&actor),
-            WasmCloudEntity::actor(&slow),
+            WasmCloudEntity::actor(&actor).as_ref(),
+            WasmCloudEntity::actor(&slow).as_ref(),
             "Handler.Do",
             vec![],
             Some(Duration::from_millis(200)),
@@ -343,8 +343,8 @@ async fn provider_calls_actors_with_signed_invocations() {
     let r = host
         .rpc()
         .call(
-            WasmCloudEntity::actor(&actor),
-            WasmCloudEntity::actor(new_actor()),
+            WasmCloudEntity::actor(&actor).as_ref(),
+            WasmCloudEntity::actor(new_actor()).as_ref(),
             "Handler.Do",
             vec![],
             None,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_rpc::claims::{MacCheck, Verifier};
-use lattice_rpc::server::{Handler, HandlerFuture, InvocationServer};
-use lattice_rpc::{Invocation, RpcError, subjects};
+use lattice_rpc::server::{Handler, HandlerFuture, Incoming, InvocationServer};
+use lattice_rpc::{RpcError, subjects};
 use tokio::sync::oneshot;
 
 use crate::error::HostError;
@@ -78,26 +78,22 @@ struct LinkedOnly<H> {
 }
 
 impl<H: Handler> Handler for LinkedOnly<H> {
-    fn handle(&self, inv: Invocation, body: Vec<u8>) -> HandlerFuture<'_> {
-        let o = &inv.origin;
-        if !o.is_actor()
-            && !self
-                .links
-                .contains(&o.public_key, &o.link_name, &self.actor)
-        {
+    fn handle<'a>(&'a self, inv: Incoming<'a>) -> HandlerFuture<'a> {
+        let o = inv.origin;
+        if !o.is_actor() && !self.links.contains(o.public_key, o.link_name, &self.actor) {
             let err = RpcError::not_linked(format!(
                 "provider {} ({}) has no link to actor {}",
                 o.public_key,
                 if o.link_name.is_empty() {
                     "default"
                 } else {
-                    &o.link_name
+                    o.link_name
                 },
                 self.actor
             ));
             return Box::pin(async move { Err(err) });
         }
-        self.handler.handle(inv, body)
+        self.handler.handle(inv)
     }
 }
 

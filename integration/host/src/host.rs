@@ -15,7 +15,7 @@ use lattice_rpc::control::{self, CLAIMS_HEADER, PutAck, ShutdownRequest};
 use lattice_rpc::secret::{SealedBytes, seal};
 use lattice_rpc::subjects::{self, control as suffix};
 use lattice_rpc::{
-    HealthCheckResponse, HostData, Invocation, LinkDefinition, RpcClient, RpcError,
+    EntityRef, HealthCheckResponse, HostData, Invocation, LinkDefinition, RpcClient, RpcError,
     WasmCloudEntity, wire,
 };
 
@@ -531,8 +531,8 @@ impl Host {
     ) -> Result<Vec<u8>, RpcError> {
         self.rpc
             .call(
-                WasmCloudEntity::actor(actor),
-                provider.entity(),
+                EntityRef::actor(actor),
+                provider.entity().as_ref(),
                 operation,
                 msg,
                 None,

@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
 
 use crate::error::RpcError;
-use crate::wire::{Invocation, InvocationResponse};
+use crate::wire::InvocationResponse;
 
 /// Bodies larger than this are chunked (900 KiB, as in wasmbus 0.x).
 pub const CHUNK_THRESHOLD_BYTES: usize = 1024 * 900;
@@ -126,22 +126,6 @@ impl ChunkStore {
         Ok(buf)
     }
 
-    /// The whole body of `inv`: its `msg`, or the chunked object when
-    /// `content_length` says the body is larger. Bounded by `max_len`.
-    pub async fn body_of(&self, inv: &mut Invocation, max_len: u64) -> Result<Vec<u8>, RpcError> {
-        let msg = match inv.content_length {
-            Some(len) if len > inv.msg.len() as u64 => self.take(&inv.id, len, max_len).await?,
-            _ => std::mem::take(&mut inv.msg),
-        };
-        if msg.len() as u64 > max_len {
-            return Err(RpcError::too_large(format!(
-                "body of {} bytes exceeds the limit of {max_len}",
-                msg.len()
-            )));
-        }
-        Ok(msg)
-    }
-
     /// The response for invocation `id`: the result inline, or stored as
     /// `{id}-r` when over the threshold, or the error.
     pub async fn response(
@@ -157,7 +141,8 @@ impl ChunkStore {
         if body.len() <= CHUNK_THRESHOLD_BYTES {
             return InvocationResponse::ok(id, body);
         }
-        match self.put(&response_object(id), &body).await {
+        // Boxed, as in `body_of`: the fast path does not carry its size.
+        match Box::pin(self.put(&response_object(id), &body)).await {
             Ok(()) => InvocationResponse {
                 msg: Vec::new(),
                 invocation_id: id.to_string(),

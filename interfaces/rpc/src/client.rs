@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::RequestErrorKind;
+use async_nats::{RequestErrorKind, Subject};
 
 use crate::chunking::{
     CHUNK_THRESHOLD_BYTES, CHUNKED_EXTRA_TIMEOUT, ChunkStore, DEFAULT_MAX_BODY_BYTES,
     response_object,
 };
-use crate::claims::{Signer, fresh_invocation_id, sign_invocation};
+use crate::claims::{Signer, fresh_invocation_id, sign, sign_invocation};
 use crate::error::RpcError;
 use crate::subjects;
+use crate::view::{EntityRef, InvocationOut};
 use crate::wire::{self, Invocation, InvocationResponse, TraceContext, WasmCloudEntity};
 
 /// Default timeout of a call.
@@ -146,7 +147,9 @@ impl RpcClient {
         };
         sign_invocation(&mut inv, &msg, &self.inner.signer, None)?;
         if msg.len() > CHUNK_THRESHOLD_BYTES {
-            self.inner.chunks.put(&inv.id, &msg).await?;
+            // Boxed: the object store's futures are large, and the fast
+            // path should not carry their size.
+            Box::pin(self.inner.chunks.put(&inv.id, &msg)).await?;
         } else {
             inv.msg = msg;
         }
@@ -157,38 +160,74 @@ impl RpcClient {
     /// `timeout` defaults to the client's; a chunked call gets 13 s more.
     pub async fn call(
         &self,
-        origin: WasmCloudEntity,
-        target: WasmCloudEntity,
+        origin: EntityRef<'_>,
+        target: EntityRef<'_>,
         operation: &str,
         msg: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, RpcError> {
-        let subject = subjects::for_target(&self.inner.lattice, &target);
+        let subject = subjects::for_target(&self.inner.lattice, target);
+        self.call_on(subject.into(), origin, target, operation, msg, timeout)
+            .await
+    }
+
+    /// [`RpcClient::call`] on `subject`, the subject of `target` built once
+    /// by the caller (as [`ActorClient`] does).
+    pub async fn call_on(
+        &self,
+        subject: Subject,
+        origin: EntityRef<'_>,
+        target: EntityRef<'_>,
+        operation: &str,
+        msg: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, RpcError> {
+        let id = fresh_invocation_id();
+        let claims = sign(
+            &self.inner.signer,
+            origin,
+            target,
+            operation,
+            &id,
+            &msg,
+            None,
+        )?;
         let chunked = msg.len() > CHUNK_THRESHOLD_BYTES;
-        let inv = self
-            .prepare(
+        let mut timeout = timeout.unwrap_or(self.inner.timeout);
+        if chunked {
+            // Boxed: the object store's futures are large, and the fast
+            // path should not carry their size.
+            Box::pin(self.inner.chunks.put(&id, &msg)).await?;
+            timeout += CHUNKED_EXTRA_TIMEOUT;
+        }
+        let trace = crate::trace::outgoing();
+        // Sized for the whole envelope: entities, claims, body, trace context.
+        let size = 512 + claims.len() + if chunked { 0 } else { msg.len() };
+        let body = wire::serialize_sized(
+            &InvocationOut {
                 origin,
                 target,
                 operation,
-                msg,
-                Some(crate::trace::outgoing()),
-            )
-            .await?;
-        let mut timeout = timeout.unwrap_or(self.inner.timeout);
-        if chunked {
-            timeout += CHUNKED_EXTRA_TIMEOUT;
-        }
-        let body = wire::serialize(&inv)?;
-        let reply = self.request_raw(subject, body, timeout).await?;
-        self.read_response(&inv.id, &reply).await
+                msg: if chunked { &[] } else { &msg },
+                id: &id,
+                encoded_claims: &claims,
+                host_id: &self.inner.host_id,
+                content_length: Some(msg.len() as u64),
+                trace_context: Some(&trace),
+            },
+            size,
+        )?;
+        drop(msg);
+        let reply = self.request_to(subject, body, timeout).await?;
+        self.read_response(&id, &reply).await
     }
 
     /// Calls with a MessagePack-encoded argument and decodes the result.
     /// `R = ()` accepts the empty reply of operations that return nothing.
     pub async fn call_typed<A, R>(
         &self,
-        origin: WasmCloudEntity,
-        target: WasmCloudEntity,
+        origin: EntityRef<'_>,
+        target: EntityRef<'_>,
         operation: &str,
         arg: &A,
     ) -> Result<R, RpcError>
@@ -207,6 +246,15 @@ impl RpcClient {
     pub async fn request_raw(
         &self,
         subject: String,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, RpcError> {
+        self.request_to(subject.into(), body, timeout).await
+    }
+
+    async fn request_to(
+        &self,
+        subject: Subject,
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<bytes::Bytes, RpcError> {
@@ -240,14 +288,12 @@ impl RpcClient {
         }
         match resp.content_length {
             Some(len) if len > resp.msg.len() as u64 => {
-                self.inner
-                    .chunks
-                    .take(
-                        &response_object(invocation_id),
-                        len,
-                        self.inner.max_body_bytes,
-                    )
-                    .await
+                Box::pin(self.inner.chunks.take(
+                    &response_object(invocation_id),
+                    len,
+                    self.inner.max_body_bytes,
+                ))
+                .await
             }
             _ => Ok(resp.msg),
         }
@@ -255,12 +301,13 @@ impl RpcClient {
 }
 
 /// Calls one provider as one actor: what the interface crates' typed clients
-/// are built on.
+/// are built on. The entities and the subject are built once.
 #[derive(Clone)]
 pub struct ActorClient {
     rpc: RpcClient,
     actor: WasmCloudEntity,
     provider: WasmCloudEntity,
+    subject: Subject,
 }
 
 impl ActorClient {
@@ -272,10 +319,13 @@ impl ActorClient {
         link_name: &str,
         contract_id: &str,
     ) -> Self {
+        let provider = WasmCloudEntity::provider(provider_key, link_name, contract_id);
+        let subject = subjects::for_target(rpc.lattice(), provider.as_ref()).into();
         Self {
             rpc,
             actor: WasmCloudEntity::actor(actor),
-            provider: WasmCloudEntity::provider(provider_key, link_name, contract_id),
+            provider,
+            subject,
         }
     }
 
@@ -285,14 +335,16 @@ impl ActorClient {
     }
 
     /// Calls `operation` with a MessagePack argument and decodes the result.
+    /// `R = ()` accepts the empty reply of operations that return nothing.
     pub async fn call<A, R>(&self, operation: &str, arg: &A) -> Result<R, RpcError>
     where
         A: serde::Serialize + ?Sized,
         R: serde::de::DeserializeOwned,
     {
-        self.rpc
-            .call_typed(self.actor.clone(), self.provider.clone(), operation, arg)
-            .await
+        let body = self
+            .call_raw(operation, wire::serialize(arg)?, None)
+            .await?;
+        wire::deserialize_reply(&body)
     }
 
     /// Calls `operation` with a raw body and an optional timeout.
@@ -303,9 +355,10 @@ impl ActorClient {
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, RpcError> {
         self.rpc
-            .call(
-                self.actor.clone(),
-                self.provider.clone(),
+            .call_on(
+                self.subject.clone(),
+                self.actor.as_ref(),
+                self.provider.as_ref(),
                 operation,
                 body,
                 timeout,

@@ -30,6 +30,7 @@ pub mod secret;
 pub mod server;
 pub mod subjects;
 pub mod trace;
+pub mod view;
 pub mod wire;
 
 pub use client::{ActorClient, RpcClient};
@@ -38,4 +39,5 @@ pub use error::{ErrorCode, RpcError};
 pub use host_data::HostData;
 pub use secret::Secret;
 pub use server::{Handler, InvocationServer};
+pub use view::{CallView, EntityRef};
 pub use wire::{Invocation, InvocationResponse, WasmCloudEntity};

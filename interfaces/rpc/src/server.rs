@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Message, Subject, Subscriber};
+use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -24,6 +25,7 @@ use crate::chunking::{ChunkStore, DEFAULT_MAX_BODY_BYTES};
 use crate::claims::Verifier;
 use crate::error::RpcError;
 use crate::trace;
+use crate::view::{EntityRef, InvocationIn};
 use crate::wire::{self, Invocation, InvocationResponse};
 
 /// Default number of invocations handled at once before `overloaded`.
@@ -33,20 +35,71 @@ pub const DEFAULT_MAX_INFLIGHT: u32 = 1024;
 /// an invocation stays small whatever the handler does underneath.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, RpcError>> + Send + 'a>>;
 
-/// What answers verified invocations: a provider's operations, or an actor.
-pub trait Handler: Send + Sync + 'static {
-    /// Handles `inv`, whose claims verified; `body` is its whole argument
-    /// (dechunked). The result is the operation's encoded reply.
-    fn handle(&self, inv: Invocation, body: Vec<u8>) -> HandlerFuture<'_>;
+/// One verified call as a handler gets it: its parts borrowed from the
+/// message, and its whole body (a slice of the message when it came inline,
+/// the object store's bytes when it came chunked).
+#[derive(Debug, Clone)]
+pub struct Incoming<'a> {
+    /// Caller.
+    pub origin: EntityRef<'a>,
+    /// Callee.
+    pub target: EntityRef<'a>,
+    /// `Service.Method`.
+    pub operation: &'a str,
+    /// Invocation id.
+    pub id: &'a str,
+    /// The sender's host id.
+    pub host_id: &'a str,
+    /// The whole argument.
+    pub body: Bytes,
 }
 
+impl Incoming<'_> {
+    /// An owned copy of the envelope (claims and body left out).
+    pub fn to_invocation(&self) -> Invocation {
+        Invocation {
+            origin: self.origin.to_owned(),
+            target: self.target.to_owned(),
+            operation: self.operation.to_string(),
+            id: self.id.to_string(),
+            host_id: self.host_id.to_string(),
+            content_length: Some(self.body.len() as u64),
+            ..Invocation::default()
+        }
+    }
+}
+
+/// What answers verified invocations: a provider's operations, or an actor.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one verified call. The result is the operation's encoded reply.
+    fn handle<'a>(&'a self, call: Incoming<'a>) -> HandlerFuture<'a>;
+}
+
+/// A closure taking an owned envelope and body (tests, simple actors).
 impl<F, Fut> Handler for F
 where
     F: Fn(Invocation, Vec<u8>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Vec<u8>, RpcError>> + Send + 'static,
 {
-    fn handle(&self, inv: Invocation, body: Vec<u8>) -> HandlerFuture<'_> {
-        Box::pin(self(inv, body))
+    fn handle<'a>(&'a self, call: Incoming<'a>) -> HandlerFuture<'a> {
+        let inv = call.to_invocation();
+        Box::pin(self(inv, call.body.to_vec()))
+    }
+}
+
+/// `part` as a slice of `whole` without copying when it lies inside it.
+fn sub_bytes(whole: &Bytes, part: &[u8]) -> Bytes {
+    let (start, end) = (
+        whole.as_ptr() as usize,
+        whole.as_ptr() as usize + whole.len(),
+    );
+    let p = part.as_ptr() as usize;
+    if part.is_empty() {
+        Bytes::new()
+    } else if p >= start && p + part.len() <= end {
+        whole.slice(p - start..p - start + part.len())
+    } else {
+        Bytes::copy_from_slice(part)
     }
 }
 
@@ -193,7 +246,7 @@ impl<H: Handler> InvocationServer<H> {
             tracing::debug!("invocation without a reply subject; answer dropped");
             return;
         };
-        match wire::serialize(resp) {
+        match wire::serialize_sized(resp, resp.msg.len() + 96) {
             Ok(bytes) => {
                 if let Err(e) = self.nats.publish(to.clone(), bytes.into()).await {
                     tracing::warn!(error = %e, "could not publish a response");
@@ -205,7 +258,8 @@ impl<H: Handler> InvocationServer<H> {
 
     /// Answers one invocation, exactly once.
     pub async fn answer(&self, m: Message) {
-        let mut inv: Invocation = match rmp_serde::from_slice(&m.payload) {
+        let (payload, reply) = (m.payload, m.reply);
+        let mut inv: InvocationIn<'_> = match rmp_serde::from_slice(&payload) {
             Ok(inv) => inv,
             Err(e) => {
                 let err = RpcError::bad_envelope(format!(
@@ -213,12 +267,11 @@ impl<H: Handler> InvocationServer<H> {
                     describe_decode_error(&e)
                 ));
                 tracing::debug!(error = %err, "rejected an invocation");
-                self.reply(m.reply.as_ref(), &InvocationResponse::err("", &err))
+                self.reply(reply.as_ref(), &InvocationResponse::err("", &err))
                     .await;
                 return;
             }
         };
-        let id = inv.id.clone();
         // Moved out, not cloned: only the task-local needs it from here on.
         let context = inv.trace_context.take().unwrap_or_default();
         let span = tracing::debug_span!(
@@ -228,28 +281,50 @@ impl<H: Handler> InvocationServer<H> {
             origin = %inv.origin.public_key,
             trace_id = trace::trace_id(&context).unwrap_or(""),
         );
-        let work = AssertUnwindSafe(self.verified(inv)).catch_unwind();
+        let work = AssertUnwindSafe(self.verified(&inv, &payload)).catch_unwind();
         let result = trace::with_trace_context(context, work)
             .instrument(span)
             .await
             .unwrap_or_else(|_| Err(RpcError::internal("the handler panicked on this call")));
         if let Err(e) = &result {
-            tracing::debug!(id = %id, error = %e, "invocation failed");
+            tracing::debug!(id = %inv.id, error = %e, "invocation failed");
         }
-        let resp = self.chunks.response(&id, result).await;
+        let resp = self.chunks.response(&inv.id, result).await;
         tracing::trace!(
-            id = %id,
+            id = %inv.id,
             ok = resp.error.is_none(),
             bytes = resp.content_length.unwrap_or(0),
             "invocation answered"
         );
-        self.reply(m.reply.as_ref(), &resp).await;
+        self.reply(reply.as_ref(), &resp).await;
     }
 
-    async fn verified(&self, mut inv: Invocation) -> Result<Vec<u8>, RpcError> {
-        let body = self.chunks.body_of(&mut inv, self.max_body_bytes).await?;
-        self.verifier.verify(&inv, &body)?;
-        self.handler.handle(inv, body).await
+    async fn verified(&self, inv: &InvocationIn<'_>, payload: &Bytes) -> Result<Vec<u8>, RpcError> {
+        let body = if inv.is_chunked() {
+            let len = inv.content_length.unwrap_or(0);
+            // Boxed: the object store's futures are large, and this one
+            // would otherwise sit inline in every invocation's future.
+            let taken = Box::pin(self.chunks.take(&inv.id, len, self.max_body_bytes)).await?;
+            Bytes::from(taken)
+        } else if inv.msg.len() as u64 > self.max_body_bytes {
+            return Err(RpcError::too_large(format!(
+                "body of {} bytes exceeds the limit of {}",
+                inv.msg.len(),
+                self.max_body_bytes
+            )));
+        } else {
+            sub_bytes(payload, &inv.msg)
+        };
+        self.verifier.verify(&inv.view(), &body)?;
+        let call = Incoming {
+            origin: inv.origin.as_ref(),
+            target: inv.target.as_ref(),
+            operation: &inv.operation,
+            id: &inv.id,
+            host_id: &inv.host_id,
+            body,
+        };
+        self.handler.handle(call).await
     }
 }
 

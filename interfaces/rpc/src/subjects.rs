@@ -1,6 +1,6 @@
 //! NATS subjects of the contract (CONTRACT.md section 4).
 
-use crate::wire::WasmCloudEntity;
+use crate::view::EntityRef;
 
 /// Queue group every provider instance joins on its RPC subject.
 pub const RPC_QUEUE_GROUP: &str = "rpc";
@@ -32,17 +32,22 @@ pub fn actor_rpc(lattice: &str, actor_key: &str) -> String {
 }
 
 /// The subject that reaches `target`.
-pub fn for_target(lattice: &str, target: &WasmCloudEntity) -> String {
-    if target.is_actor() {
-        actor_rpc(lattice, &target.public_key)
+pub fn for_target(lattice: &str, target: EntityRef<'_>) -> String {
+    let link = if target.link_name.is_empty() {
+        "default"
     } else {
-        let link = if target.link_name.is_empty() {
-            "default"
-        } else {
-            &target.link_name
-        };
-        provider_rpc(lattice, &target.public_key, link)
+        target.link_name
+    };
+    let mut out = String::with_capacity(13 + lattice.len() + target.public_key.len() + link.len());
+    out.push_str("wasmbus.rpc.");
+    out.push_str(lattice);
+    out.push('.');
+    out.push_str(target.public_key);
+    if !target.is_actor() {
+        out.push('.');
+        out.push_str(link);
     }
+    out
 }
 
 /// Control subject suffixes.

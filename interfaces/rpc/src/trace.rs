@@ -27,40 +27,81 @@ pub fn trace_id(ctx: &TraceContext) -> Option<&str> {
     (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
-/// A random id of `N` bytes in lowercase hex, never all zeros (W3C forbids
+/// A fast random source for trace and span ids (not secrets): wyrand,
+/// seeded per thread from the operating system once, so no call makes a
+/// system call.
+fn next_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(u64::from_le_bytes(random_bytes::<8>()));
+    }
+    STATE.with(|s| {
+        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+        s.set(x);
+        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
+/// Appends `N` random bytes as lowercase hex, never all zeros (W3C forbids
 /// an all-zero trace or span id).
-fn random_id<const N: usize>() -> String {
-    let mut bytes: [u8; N] = random_bytes();
+fn push_random_id<const N: usize>(out: &mut String) {
+    let mut bytes = [0u8; N];
+    for chunk in bytes.chunks_mut(8) {
+        let r = next_u64().to_le_bytes();
+        chunk.copy_from_slice(&r[..chunk.len()]);
+    }
     if bytes.iter().all(|b| *b == 0) {
         bytes[N - 1] = 1;
     }
-    hex_lower(&bytes)
+    out.push_str(&hex_lower(&bytes));
+}
+
+/// A random id of `N` bytes in lowercase hex, never all zeros.
+#[cfg(test)]
+fn random_id<const N: usize>() -> String {
+    let mut out = String::new();
+    push_random_id::<N>(&mut out);
+    out
 }
 
 /// The context for an outgoing call: the current trace id (or a new one) with
 /// a fresh span id; `tracestate` is passed on unchanged.
 pub fn outgoing() -> TraceContext {
-    let current = CURRENT.try_with(Clone::clone).ok();
-    let (trace_id, flags, state) = match &current {
-        Some(c) => match (trace_id(c), c.get("traceparent")) {
-            (Some(id), Some(tp)) => (
-                id.to_string(),
-                tp.rsplit('-').next().unwrap_or("01").to_string(),
-                c.get("tracestate").cloned(),
-            ),
-            _ => (random_id::<16>(), "01".to_string(), None),
-        },
-        None => (random_id::<16>(), "01".to_string(), None),
-    };
+    // traceparent: "00-" trace id (32) "-" span id (16) "-" flags (2).
+    let mut tp = String::with_capacity(55);
+    tp.push_str("00-");
+    let state = CURRENT
+        .try_with(|c| {
+            if let (Some(id), Some(parent)) = (trace_id(c), c.get("traceparent")) {
+                tp.push_str(id);
+                tp.push('-');
+                push_random_id::<8>(&mut tp);
+                tp.push('-');
+                tp.push_str(parent.rsplit('-').next().unwrap_or("01"));
+                return c.get("tracestate").cloned();
+            }
+            push_fresh(&mut tp);
+            None
+        })
+        .unwrap_or_else(|_| {
+            push_fresh(&mut tp);
+            None
+        });
     let mut out = HashMap::with_capacity(2);
-    out.insert(
-        "traceparent".to_string(),
-        format!("00-{trace_id}-{}-{flags}", random_id::<8>()),
-    );
+    out.insert("traceparent".to_string(), tp);
     if let Some(state) = state {
         out.insert("tracestate".to_string(), state);
     }
     out
+}
+
+/// A new trace: its id, a span id, and the sampled flag.
+fn push_fresh(tp: &mut String) {
+    push_random_id::<16>(tp);
+    tp.push('-');
+    push_random_id::<8>(tp);
+    tp.push_str("-01");
 }
 
 #[cfg(test)]
@@ -83,6 +124,10 @@ mod tests {
         );
         let fresh = outgoing();
         assert_eq!(trace_id(&fresh).map(str::len), Some(32));
+        let tp = &fresh["traceparent"];
+        assert_eq!(tp.len(), 55, "{tp}");
+        assert!(tp.starts_with("00-") && tp.ends_with("-01"), "{tp}");
+        assert_ne!(outgoing()["traceparent"], *tp);
     }
 
     #[test]

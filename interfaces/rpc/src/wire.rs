@@ -56,7 +56,7 @@ impl WasmCloudEntity {
     /// The entity's URL as used in claims (contract section 5).
     pub fn url(&self) -> String {
         let mut out = String::with_capacity(96);
-        crate::claims::push_url(&mut out, self, None);
+        crate::claims::push_url(&mut out, self.as_ref(), None);
         out
     }
 }
@@ -137,6 +137,18 @@ impl InvocationResponse {
 /// Encodes a value as MessagePack with named fields (the protocol 0 encoding).
 pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RpcError> {
     rmp_serde::to_vec_named(value).map_err(|e| RpcError::internal(format!("encoding: {e}")))
+}
+
+/// [`serialize`] into a buffer of `capacity` bytes to start with, so that a
+/// value of about that size is written without growing the buffer.
+pub fn serialize_sized<T: Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> Result<Vec<u8>, RpcError> {
+    let mut out = Vec::with_capacity(capacity);
+    rmp_serde::encode::write_named(&mut out, value)
+        .map_err(|e| RpcError::internal(format!("encoding: {e}")))?;
+    Ok(out)
 }
 
 /// Decodes a MessagePack value; a failure is a `bad-request`.

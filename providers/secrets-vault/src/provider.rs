@@ -112,7 +112,7 @@ impl Provider for VaultProvider {
             call.state(),
             call.operation,
             &call.msg,
-            &call.origin.public_key,
+            call.origin.public_key,
         )
         .await
     }

@@ -7,13 +7,24 @@ use std::fmt::Write;
 
 use serde::Deserialize;
 
+/// Bytes a JSON string must escape.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 /// Appends `s` as a JSON string (quotes included), escaping what JSON requires.
 pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    if !s
-        .bytes()
-        .any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)
-    {
+    if !s.bytes().any(|b| NEEDS_ESCAPE[b as usize]) {
         out.push_str(s);
     } else {
         for ch in s.chars() {

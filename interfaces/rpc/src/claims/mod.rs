@@ -13,6 +13,7 @@ mod replay;
 mod signer;
 mod verify;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use mac::{LatticeKey, MacKey, MacKeyError};
-pub use signer::{Signer, SigningKey, sign_control, sign_invocation};
+pub use signer::{Signer, SigningKey, sign, sign_control, sign_invocation};
 pub use verify::{MacCheck, Verifier, VerifierBuilder};
 
 use crate::error::RpcError;
-use crate::wire::WasmCloudEntity;
+use crate::view::EntityRef;
 
 /// The JWT header of Ed25519 claims, and its base64url form.
 #[cfg(test)]
@@ -148,29 +149,37 @@ pub fn fresh_invocation_id() -> String {
 }
 
 /// Appends the URL of `entity` (section 5), and `/{operation}` when given.
-pub(crate) fn push_url(out: &mut String, entity: &WasmCloudEntity, operation: Option<&str>) {
+pub(crate) fn push_url(out: &mut String, entity: EntityRef<'_>, operation: Option<&str>) {
     out.push_str("wasmbus://");
     if !entity.is_actor() {
-        for c in entity.contract_id.chars() {
-            match c {
-                ':' => out.push('/'),
-                ' ' => out.push('_'),
-                c => out.extend(c.to_lowercase()),
-            }
-        }
+        push_mapped(out, entity.contract_id, true);
         out.push('/');
-        for c in entity.link_name.chars() {
-            match c {
-                ' ' => out.push('_'),
-                c => out.extend(c.to_lowercase()),
-            }
-        }
+        push_mapped(out, entity.link_name, false);
         out.push('/');
     }
-    out.push_str(&entity.public_key);
+    out.push_str(entity.public_key);
     if let Some(op) = operation {
         out.push('/');
         out.push_str(op);
+    }
+}
+
+/// Appends `src` lowercased, ' ' as '_', and ':' as '/' when `colon`.
+fn push_mapped(out: &mut String, src: &str, colon: bool) {
+    if src
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        out.push_str(src);
+        return;
+    }
+    for c in src.chars() {
+        match c {
+            ':' if colon => out.push('/'),
+            ' ' => out.push('_'),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c => out.extend(c.to_lowercase()),
+        }
     }
 }
 
@@ -195,19 +204,19 @@ fn eat_mapped(rest: &mut &str, src: &str, colon: bool) -> bool {
 
 /// True when `claimed` is exactly the URL [`push_url`] writes, compared
 /// without building it.
-pub(crate) fn url_is(claimed: &str, entity: &WasmCloudEntity, operation: Option<&str>) -> bool {
+pub(crate) fn url_is(claimed: &str, entity: EntityRef<'_>, operation: Option<&str>) -> bool {
     let Some(mut rest) = claimed.strip_prefix("wasmbus://") else {
         return false;
     };
     if !entity.is_actor() {
-        if !eat_mapped(&mut rest, &entity.contract_id, true) {
+        if !eat_mapped(&mut rest, entity.contract_id, true) {
             return false;
         }
         let Some(r) = rest.strip_prefix('/') else {
             return false;
         };
         rest = r;
-        if !eat_mapped(&mut rest, &entity.link_name, false) {
+        if !eat_mapped(&mut rest, entity.link_name, false) {
             return false;
         }
         let Some(r) = rest.strip_prefix('/') else {
@@ -215,7 +224,7 @@ pub(crate) fn url_is(claimed: &str, entity: &WasmCloudEntity, operation: Option<
         };
         rest = r;
     }
-    let Some(rest) = rest.strip_prefix(entity.public_key.as_str()) else {
+    let Some(rest) = rest.strip_prefix(entity.public_key) else {
         return false;
     };
     match operation {
@@ -247,23 +256,40 @@ fn upper_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The value of each hex digit (either case), 0xff for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Reads 64 hex digits (either case) into 32 bytes.
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;
     }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
     let mut out = [0u8; 32];
+    let mut bad = 0u8;
     for (i, o) in out.iter_mut().enumerate() {
-        *o = (nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?;
+        let (hi, lo) = (
+            HEX_VALUE[b[2 * i] as usize],
+            HEX_VALUE[b[2 * i + 1] as usize],
+        );
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 15);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
 
 /// A JWT split into its three segments, the header read.
@@ -319,16 +345,25 @@ impl<'a> Token<'a> {
         })
     }
 
-    fn claims_json(&self) -> Result<Vec<u8>, RpcError> {
-        URL_SAFE_NO_PAD
-            .decode(self.claims_b64)
-            .map_err(|_| unauthorized("undecodable claims"))
+    /// Decodes the claims segment into `buf` when it fits (no allocation),
+    /// else into a vector.
+    fn claims_json<'b>(&self, buf: &'b mut [u8]) -> Result<Cow<'b, [u8]>, RpcError> {
+        decode_into(self.claims_b64, buf).ok_or_else(|| unauthorized("undecodable claims"))
     }
 
-    fn signature(&self) -> Result<Vec<u8>, RpcError> {
-        URL_SAFE_NO_PAD
-            .decode(self.signature_b64)
-            .map_err(|_| unauthorized("undecodable signature"))
+    /// Decodes the signature segment into `buf` (HS256: 32 bytes, Ed25519: 64).
+    fn signature<'b>(&self, buf: &'b mut [u8]) -> Result<Cow<'b, [u8]>, RpcError> {
+        decode_into(self.signature_b64, buf).ok_or_else(|| unauthorized("undecodable signature"))
+    }
+}
+
+/// base64url (no padding) of `text`, into `buf` when it fits.
+fn decode_into<'b>(text: &str, buf: &'b mut [u8]) -> Option<Cow<'b, [u8]>> {
+    if text.len() / 4 * 3 + 3 <= buf.len() {
+        let n = URL_SAFE_NO_PAD.decode_slice(text, buf).ok()?;
+        Some(Cow::Borrowed(&buf[..n]))
+    } else {
+        URL_SAFE_NO_PAD.decode(text).ok().map(Cow::Owned)
     }
 }
 
@@ -336,7 +371,8 @@ impl<'a> Token<'a> {
 /// (for tools and tests that inspect or alter tokens).
 pub fn decode_jwt(jwt: &str) -> Result<Claims, RpcError> {
     let token = Token::split(jwt)?;
-    serde_json::from_slice(&token.claims_json()?).map_err(|_| unauthorized("undecodable claims"))
+    serde_json::from_slice(&token.claims_json(&mut [])?)
+        .map_err(|_| unauthorized("undecodable claims"))
 }
 
 /// The algorithm a JWT's header names.

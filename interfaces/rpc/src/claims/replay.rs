@@ -17,8 +17,31 @@
 //! is refused as a replay with probability about 1.3e-13.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
+
+/// The hashes kept are already keyed SipHash values: the sets use them as
+/// they are instead of hashing them again.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type HashSet64 = HashSet<u64, BuildHasherDefault<Identity>>;
 
 /// Independently locked parts of the cache.
 pub(crate) const SHARDS: usize = 16;
@@ -28,7 +51,7 @@ pub(crate) const HOT_LIMIT: usize = 512;
 #[derive(Default)]
 struct Second {
     frozen: Vec<u64>,
-    hot: HashSet<u64>,
+    hot: HashSet64,
 }
 
 impl Second {
@@ -57,7 +80,7 @@ impl Second {
         merged.extend(a);
         merged.extend(b);
         self.frozen = merged;
-        self.hot = HashSet::new();
+        self.hot = HashSet64::default();
     }
 
     fn bytes(&self) -> usize {
@@ -109,29 +132,34 @@ impl ReplayCache {
         }
     }
 
-    fn locate(&self, jti: &str) -> (u64, &Mutex<Shard>) {
-        let h = self.hasher.hash_one(jti);
+    fn shard_of(&self, h: u64) -> &Mutex<Shard> {
         // The low bits pick the shard; the whole hash is what is kept.
-        (h, &self.shards[(h as usize) % SHARDS])
+        &self.shards[(h as usize) % SHARDS]
     }
 
     fn shard<'a>(&self, m: &'a Mutex<Shard>) -> std::sync::MutexGuard<'a, Shard> {
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// True when `jti` (claimed at `iat`) was already recorded. A look-up only.
-    pub(crate) fn seen(&self, jti: &str, iat: u64) -> bool {
-        let (h, m) = self.locate(jti);
-        self.shard(m)
+    /// The keyed hash of a `jti`, computed once for [`ReplayCache::seen`]
+    /// and [`ReplayCache::record`].
+    pub(crate) fn key(&self, jti: &str) -> u64 {
+        self.hasher.hash_one(jti)
+    }
+
+    /// True when the `jti` of hash `h` (claimed at `iat`) was already
+    /// recorded. A look-up only.
+    pub(crate) fn seen(&self, h: u64, iat: u64) -> bool {
+        self.shard(self.shard_of(h))
             .seconds
             .get(&iat)
             .is_some_and(|s| s.contains(h))
     }
 
-    /// Records `jti` claimed at `iat`; false when a twin recorded it first.
-    pub(crate) fn record(&self, jti: &str, iat: u64, now: u64) -> bool {
-        let (h, m) = self.locate(jti);
-        let mut shard = self.shard(m);
+    /// Records the `jti` of hash `h` claimed at `iat`; false when a twin
+    /// recorded it first.
+    pub(crate) fn record(&self, h: u64, iat: u64, now: u64) -> bool {
+        let mut shard = self.shard(self.shard_of(h));
         shard.tidy(now, now.saturating_sub(self.keep_secs));
         let second = shard.seconds.entry(iat).or_default();
         if second.contains(h) {
@@ -188,26 +216,29 @@ mod tests {
     #[test]
     fn a_recorded_jti_is_seen_under_its_own_iat_only() {
         let c = ReplayCache::new(90);
-        assert!(!c.seen("a", 100));
-        assert!(c.record("a", 100, 100));
-        assert!(c.seen("a", 100));
-        assert!(!c.record("a", 100, 101), "a twin is refused");
-        assert!(!c.seen("a", 99), "another iat is another claim");
-        assert!(c.record("b", 100, 101));
+        assert!(!c.seen(c.key("a"), 100));
+        assert!(c.record(c.key("a"), 100, 100));
+        assert!(c.seen(c.key("a"), 100));
+        assert!(!c.record(c.key("a"), 100, 101), "a twin is refused");
+        assert!(!c.seen(c.key("a"), 99), "another iat is another claim");
+        assert!(c.record(c.key("b"), 100, 101));
         assert_eq!(c.len(), 2);
     }
 
     #[test]
     fn seconds_older_than_the_window_are_forgotten_and_newer_ones_kept() {
         let c = ReplayCache::new(10);
-        assert!(c.record("old", 100, 100));
-        assert!(c.record("edge", 101, 101));
+        assert!(c.record(c.key("old"), 100, 100));
+        assert!(c.record(c.key("edge"), 101, 101));
         // At 111 the oldest iat still accepted is 101: "old" goes, "edge" stays.
-        assert!(c.record("fill", 111, 111));
+        assert!(c.record(c.key("fill"), 111, 111));
         c.tidy_all(111);
-        assert!(!c.seen("old", 100), "forgotten after its window");
-        assert!(c.seen("edge", 101), "kept at the edge of its window");
-        assert!(!c.record("edge", 101, 111), "still refused at the edge");
+        assert!(!c.seen(c.key("old"), 100), "forgotten after its window");
+        assert!(c.seen(c.key("edge"), 101), "kept at the edge of its window");
+        assert!(
+            !c.record(c.key("edge"), 101, 111),
+            "still refused at the edge"
+        );
     }
 
     #[test]
@@ -215,15 +246,15 @@ mod tests {
         let c = ReplayCache::new(60);
         let n = HOT_LIMIT * 3 + 17;
         for i in 0..n {
-            assert!(c.record(&format!("j{i}"), 500, 500));
+            assert!(c.record(c.key(&format!("j{i}")), 500, 500));
         }
         // A later second freezes second 500.
         c.tidy_all(501);
         for i in 0..n {
-            assert!(c.seen(&format!("j{i}"), 500), "j{i}");
-            assert!(!c.record(&format!("j{i}"), 500, 501), "j{i} twin");
+            assert!(c.seen(c.key(&format!("j{i}")), 500), "j{i}");
+            assert!(!c.record(c.key(&format!("j{i}")), 500, 501), "j{i} twin");
         }
-        assert!(!c.seen("never", 500));
+        assert!(!c.seen(c.key("never"), 500));
     }
 
     #[test]
@@ -232,7 +263,7 @@ mod tests {
         let n = 100_000;
         for i in 0..n {
             c.record(
-                &format!("{i}"),
+                c.key(&format!("{i}")),
                 1000 + (i as u64 / 10_000),
                 1000 + (i as u64 / 10_000),
             );

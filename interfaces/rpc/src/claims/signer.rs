@@ -13,7 +13,8 @@ use super::{
     HEADER_ED25519_B64, HEADER_HS256_B64, digest, fresh_jti, now_secs, push_url, upper_hex,
 };
 use crate::error::RpcError;
-use crate::wire::{Invocation, WasmCloudEntity};
+use crate::view::EntityRef;
+use crate::wire::Invocation;
 
 /// One key and the name it signs as.
 pub enum SigningKey {
@@ -44,13 +45,19 @@ pub struct Signer {
 }
 
 enum Kind {
-    Ed25519(Box<nkeys::KeyPair>),
+    Ed25519 {
+        key: Box<nkeys::KeyPair>,
+        /// Its public key, encoded once.
+        public: String,
+    },
     Provider {
         provider_key: String,
         key: MacKey,
     },
     Host {
         cluster: Box<nkeys::KeyPair>,
+        /// The cluster's public key, encoded once.
+        public: String,
         lattice: LatticeKey,
         keys: KeyCache,
     },
@@ -61,7 +68,10 @@ impl Signer {
     /// without a MAC key).
     pub fn ed25519(key: nkeys::KeyPair) -> Self {
         Self {
-            kind: Kind::Ed25519(Box::new(key)),
+            kind: Kind::Ed25519 {
+                public: key.public_key(),
+                key: Box::new(key),
+            },
         }
     }
 
@@ -83,6 +93,7 @@ impl Signer {
     pub fn host(cluster: nkeys::KeyPair, lattice: LatticeKey) -> Self {
         Self {
             kind: Kind::Host {
+                public: cluster.public_key(),
                 cluster: Box::new(cluster),
                 lattice,
                 keys: KeyCache::default(),
@@ -93,33 +104,31 @@ impl Signer {
     /// The `iss` of the calls it sends to providers.
     pub fn issuer(&self) -> String {
         match &self.kind {
-            Kind::Ed25519(kp) | Kind::Host { cluster: kp, .. } => kp.public_key(),
+            Kind::Ed25519 { public, .. } | Kind::Host { public, .. } => public.clone(),
             Kind::Provider { provider_key, .. } => provider_key.clone(),
         }
     }
 
     /// Which key signs a call to `target`.
-    fn choose(&self, target: &WasmCloudEntity) -> Chosen<'_> {
+    fn choose(&self, target: EntityRef<'_>) -> Chosen<'_> {
         match &self.kind {
-            Kind::Ed25519(kp) => Chosen::Ed25519(kp),
-            Kind::Provider { provider_key, key } => {
-                Chosen::Hs256(provider_key.clone(), key.clone())
-            }
-            Kind::Host { cluster, .. } if target.is_actor() => Chosen::Ed25519(cluster),
+            Kind::Ed25519 { key, public } => Chosen::Ed25519(key, public),
+            Kind::Provider { provider_key, key } => Chosen::Hs256(provider_key, key.clone()),
             Kind::Host {
-                cluster,
+                cluster, public, ..
+            } if target.is_actor() => Chosen::Ed25519(cluster, public),
+            Kind::Host {
+                public,
                 lattice,
                 keys,
+                ..
             } => {
                 let link = if target.link_name.is_empty() {
                     "default"
                 } else {
-                    &target.link_name
+                    target.link_name
                 };
-                Chosen::Hs256(
-                    cluster.public_key(),
-                    keys.get(lattice, &target.public_key, link),
-                )
+                Chosen::Hs256(public, keys.get(lattice, target.public_key, link))
             }
         }
     }
@@ -154,59 +163,72 @@ impl KeyCache {
     }
 }
 
-/// Which key signs one call.
+/// Which key signs one call, and the `iss` it writes.
 enum Chosen<'a> {
-    Ed25519(&'a nkeys::KeyPair),
-    Hs256(String, MacKey),
+    Ed25519(&'a nkeys::KeyPair, &'a str),
+    Hs256(&'a str, MacKey),
+}
+
+impl Chosen<'_> {
+    fn iss(&self) -> &str {
+        match self {
+            Chosen::Ed25519(_, iss) | Chosen::Hs256(iss, _) => iss,
+        }
+    }
 }
 
 /// `header.claims.signature` for claims JSON `json` under `key`.
 pub(crate) fn seal_token(json: &str, key: &SigningKey) -> Result<String, RpcError> {
     match key {
-        SigningKey::Ed25519(kp) => seal(json, &Chosen::Ed25519(kp)),
-        SigningKey::Hs256 { iss, key } => seal(json, &Chosen::Hs256(iss.clone(), key.clone())),
+        SigningKey::Ed25519(kp) => seal(json, &Chosen::Ed25519(kp, "")),
+        SigningKey::Hs256 { iss, key } => seal(json, &Chosen::Hs256(iss, key.clone())),
     }
 }
 
 fn seal(json: &str, key: &Chosen<'_>) -> Result<String, RpcError> {
     let header = match key {
-        Chosen::Ed25519(_) => HEADER_ED25519_B64,
+        Chosen::Ed25519(..) => HEADER_ED25519_B64,
         Chosen::Hs256(..) => HEADER_HS256_B64,
     };
     let mut jwt = String::with_capacity(header.len() + json.len() * 4 / 3 + 100);
     jwt.push_str(header);
     jwt.push('.');
     URL_SAFE_NO_PAD.encode_string(json.as_bytes(), &mut jwt);
-    let sig: Vec<u8> = match key {
-        Chosen::Ed25519(kp) => kp
-            .sign(jwt.as_bytes())
-            .map_err(|e| RpcError::internal(format!("signing claims: {e}")))?,
-        Chosen::Hs256(_, k) => k.sign(jwt.as_bytes()).as_ref().to_vec(),
-    };
-    jwt.push('.');
-    URL_SAFE_NO_PAD.encode_string(&sig, &mut jwt);
+    match key {
+        Chosen::Ed25519(kp, _) => {
+            let sig = kp
+                .sign(jwt.as_bytes())
+                .map_err(|e| RpcError::internal(format!("signing claims: {e}")))?;
+            jwt.push('.');
+            URL_SAFE_NO_PAD.encode_string(&sig, &mut jwt);
+        }
+        Chosen::Hs256(_, k) => {
+            let tag = k.sign(jwt.as_bytes());
+            jwt.push('.');
+            URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut jwt);
+        }
+    }
     Ok(jwt)
 }
 
-/// Builds and signs the claims of `inv`, whose whole body is `msg` (also
-/// when it travels chunked), and stores the JWT in `inv.encoded_claims`.
-/// `ttl_secs` adds an `exp`.
-pub fn sign_invocation(
-    inv: &mut Invocation,
-    msg: &[u8],
+/// The claims JWT of a call from `origin` to `target` of `operation`, id
+/// `id`, whose whole body is `msg` (also when it travels chunked). `ttl_secs`
+/// adds an `exp`.
+pub fn sign(
     signer: &Signer,
+    origin: EntityRef<'_>,
+    target: EntityRef<'_>,
+    operation: &str,
+    id: &str,
+    msg: &[u8],
     ttl_secs: Option<u64>,
-) -> Result<(), RpcError> {
-    let mut origin_url = String::with_capacity(96);
-    push_url(&mut origin_url, &inv.origin, None);
+) -> Result<String, RpcError> {
+    let mut origin_url = String::with_capacity(64);
+    push_url(&mut origin_url, origin, None);
     let mut target_url = String::with_capacity(128);
-    push_url(&mut target_url, &inv.target, Some(&inv.operation));
-    let hash = upper_hex(&digest(&origin_url, &target_url, &inv.operation, msg));
-    let key = signer.choose(&inv.target);
-    let iss = match &key {
-        Chosen::Ed25519(kp) => kp.public_key(),
-        Chosen::Hs256(iss, _) => iss.clone(),
-    };
+    push_url(&mut target_url, target, Some(operation));
+    let hash = upper_hex(&digest(&origin_url, &target_url, operation, msg));
+    let key = signer.choose(target);
     let iat = now_secs();
     let jti = fresh_jti();
     let mut json = String::with_capacity(256 + origin_url.len() + target_url.len());
@@ -214,15 +236,34 @@ pub fn sign_invocation(
         exp: ttl_secs.map(|t| iat + t),
         jti: &jti,
         iat,
-        iss: &iss,
-        sub: &inv.id,
+        iss: key.iss(),
+        sub: id,
         nbf: None,
         target_url: &target_url,
         origin_url: &origin_url,
         hash: &hash,
     }
     .write(&mut json);
-    inv.encoded_claims = seal(&json, &key)?;
+    seal(&json, &key)
+}
+
+/// Builds and signs the claims of `inv`, whose whole body is `msg`, and
+/// stores the JWT in `inv.encoded_claims`. `ttl_secs` adds an `exp`.
+pub fn sign_invocation(
+    inv: &mut Invocation,
+    msg: &[u8],
+    signer: &Signer,
+    ttl_secs: Option<u64>,
+) -> Result<(), RpcError> {
+    inv.encoded_claims = sign(
+        signer,
+        inv.origin.as_ref(),
+        inv.target.as_ref(),
+        &inv.operation,
+        &inv.id,
+        msg,
+        ttl_secs,
+    )?;
     Ok(())
 }
 
@@ -248,5 +289,5 @@ pub(crate) fn control_token(
     let mut out = String::with_capacity(256);
     json::write_control(&mut out, jti, iat, iss, subject, &hash);
     // HS256 sealing cannot fail.
-    seal(&out, &Chosen::Hs256(iss.to_string(), key.clone())).unwrap_or_default()
+    seal(&out, &Chosen::Hs256(iss, key.clone())).unwrap_or_default()
 }

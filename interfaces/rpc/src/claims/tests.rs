@@ -6,7 +6,7 @@
 use super::signer::control_token;
 use super::verify::SKEW_SECS;
 use super::*;
-use crate::wire::Invocation;
+use crate::wire::{Invocation, WasmCloudEntity};
 
 const NOW: u64 = 1_800_000_000;
 const WINDOW: u64 = 60;
@@ -66,9 +66,9 @@ impl Setup {
     /// Claims that bind `inv`, issued at `iat`.
     fn claims(&self, inv: &Invocation, iat: u64) -> Claims {
         let mut origin_url = String::new();
-        push_url(&mut origin_url, &inv.origin, None);
+        push_url(&mut origin_url, inv.origin.as_ref(), None);
         let mut target_url = String::new();
-        push_url(&mut target_url, &inv.target, Some(&inv.operation));
+        push_url(&mut target_url, inv.target.as_ref(), Some(&inv.operation));
         Claims {
             exp: None,
             jti: fresh_jti(),
@@ -95,7 +95,7 @@ impl Setup {
 }
 
 fn refused(v: &Verifier, inv: &Invocation, at: u64) -> String {
-    match v.verify_at(inv, &inv.msg, at) {
+    match v.verify_at(&inv.view(), &inv.msg, at) {
         Ok(()) => "accepted".into(),
         Err(e) => {
             assert_eq!(e.code, crate::ErrorCode::Unauthorized, "{e}");
@@ -200,7 +200,7 @@ fn signers_choose_the_key_each_direction_needs() {
     let host_side = Verifier::builder(&actor)
         .mac(MacCheck::PerOrigin(lattice()))
         .build();
-    assert_eq!(host_side.verify_at(&out, b"req", now_secs()), Ok(()));
+    assert_eq!(host_side.verify_at(&out.view(), b"req", now_secs()), Ok(()));
     // A call claimed from another link name is checked with that link
     // name's key, which did not sign it.
     let mut other_link = out.clone();
@@ -208,7 +208,7 @@ fn signers_choose_the_key_each_direction_needs() {
     other_link.origin.link_name = "other".into();
     assert!(
         host_side
-            .verify_at(&other_link, b"req", now_secs())
+            .verify_at(&other_link.view(), b"req", now_secs())
             .unwrap_err()
             .message
             .contains("signature")
@@ -463,36 +463,40 @@ fn harness_style_empty_contract_id_and_unusual_names_verify() {
     }
     let mut url = String::new();
     let e = WasmCloudEntity::provider("VX", "My Link", "wasmcloud:Key Value");
-    push_url(&mut url, &e, Some("Op"));
+    push_url(&mut url, e.as_ref(), Some("Op"));
     assert_eq!(url, "wasmbus://wasmcloud/key_value/my_link/VX/Op");
-    assert!(url_is(&url, &e, Some("Op")));
-    assert!(!url_is(&url, &e, Some("Op2")));
-    assert!(!url_is(&url, &e, None));
+    assert!(url_is(&url, e.as_ref(), Some("Op")));
+    assert!(!url_is(&url, e.as_ref(), Some("Op2")));
+    assert!(!url_is(&url, e.as_ref(), None));
     assert!(!url_is(
         "wasmbus://wasmcloud/key_value/my_link/VX/Op/",
-        &e,
+        e.as_ref(),
         Some("Op")
     ));
     assert!(!url_is(
         "wasmbus:/wasmcloud/key_value/my_link/VX/Op",
-        &e,
+        e.as_ref(),
         Some("Op")
     ));
     assert!(!url_is(
         "wasmbus://wasmcloud/key_value/my_lin/VX/Op",
-        &e,
+        e.as_ref(),
         Some("Op")
     ));
     assert!(!url_is(
         "wasmbus://wasmcloud/key_valuemy_link/VX/Op",
-        &e,
+        e.as_ref(),
         Some("Op")
     ));
     let empty = WasmCloudEntity::provider("VX", "default", "");
-    assert!(url_is("wasmbus:///default/VX/Op", &empty, Some("Op")));
+    assert!(url_is(
+        "wasmbus:///default/VX/Op",
+        empty.as_ref(),
+        Some("Op")
+    ));
     let actor = WasmCloudEntity::actor("MA");
-    assert!(url_is("wasmbus://MA", &actor, None));
-    assert!(!url_is("wasmbus://MAB", &actor, None));
+    assert!(url_is("wasmbus://MA", actor.as_ref(), None));
+    assert!(!url_is("wasmbus://MAB", actor.as_ref(), None));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::mac::{LatticeKey, MacKey};
 use super::replay::ReplayCache;
 use super::{Algorithm, Token, digest, now_secs, parse_hex32, unauthorized, url_is};
 use crate::error::RpcError;
-use crate::wire::Invocation;
+use crate::view::{CallView, EntityRef};
 
 /// Clock skew tolerated between signer and verifier, seconds.
 pub const SKEW_SECS: u64 = 30;
@@ -159,7 +159,7 @@ impl Verifier {
         &self,
         alg: Algorithm,
         iss: &str,
-        origin: &crate::wire::WasmCloudEntity,
+        origin: EntityRef<'_>,
     ) -> Result<Check<'_>, RpcError> {
         match alg {
             Algorithm::Hs256 => match &self.mac {
@@ -179,8 +179,8 @@ impl Verifier {
                     if iss == origin.public_key {
                         Ok(Check::Mac(self.origin_key(
                             lattice,
-                            &origin.public_key,
-                            &origin.link_name,
+                            origin.public_key,
+                            origin.link_name,
                         )))
                     } else {
                         Err(RpcError::unauthorized(
@@ -229,7 +229,8 @@ impl Verifier {
 
     /// Step 7: the signature over `header.claims` as received.
     fn check_signature(check: &Check<'_>, token: &Token<'_>) -> Result<(), RpcError> {
-        let sig = token.signature()?;
+        let mut buf = [0u8; 64];
+        let sig = token.signature(&mut buf)?;
         let ok = match check {
             Check::Ed25519(kp) => kp.verify(token.signed.as_bytes(), &sig).is_ok(),
             Check::Mac(k) => k.verify(token.signed.as_bytes(), &sig),
@@ -243,22 +244,28 @@ impl Verifier {
 
     /// Verifies `inv`, whose whole body is `msg`. On success its `jti` is
     /// remembered, so the same claims are refused the second time.
-    pub fn verify(&self, inv: &Invocation, msg: &[u8]) -> Result<(), RpcError> {
+    pub fn verify(&self, inv: &CallView<'_>, msg: &[u8]) -> Result<(), RpcError> {
         self.verify_at(inv, msg, now_secs())
     }
 
     /// [`Verifier::verify`] at time `now` (seconds since the epoch).
-    pub(crate) fn verify_at(&self, inv: &Invocation, msg: &[u8], now: u64) -> Result<(), RpcError> {
+    pub(crate) fn verify_at(
+        &self,
+        inv: &CallView<'_>,
+        msg: &[u8],
+        now: u64,
+    ) -> Result<(), RpcError> {
         // 1. Claims present and decodable; 2. the algorithm.
         if inv.encoded_claims.is_empty() {
             return Err(RpcError::unauthorized("invocation carries no claims"));
         }
-        let token = Token::split(&inv.encoded_claims)?;
-        let json = token.claims_json()?;
+        let token = Token::split(inv.encoded_claims)?;
+        let mut buf = [0u8; 1024];
+        let json = token.claims_json(&mut buf)?;
         let claims: ClaimsIn<'_> =
             serde_json::from_slice(&json).map_err(|_| unauthorized("undecodable claims"))?;
         // 3. A key for this algorithm and issuer.
-        let check = self.key_for(token.alg, &claims.iss, &inv.origin)?;
+        let check = self.key_for(token.alg, &claims.iss, inv.origin)?;
         // 4. Addressed to this entity.
         if inv.target.public_key != self.own_key {
             return Err(RpcError::unauthorized(format!(
@@ -268,7 +275,8 @@ impl Verifier {
         }
         // 5. Time; 6. not already accepted (a look-up only).
         self.check_time(claims.exp, claims.nbf, claims.iat, now)?;
-        if self.replay.seen(&claims.jti, claims.iat) {
+        let jti = self.replay.key(&claims.jti);
+        if self.replay.seen(jti, claims.iat) {
             return Err(RpcError::unauthorized("replayed claims (jti already seen)"));
         }
         // 7. The signature.
@@ -280,18 +288,18 @@ impl Verifier {
             ));
         }
         let w = &claims.wascap;
-        if !url_is(&w.origin_url, &inv.origin, None) {
+        if !url_is(&w.origin_url, inv.origin, None) {
             return Err(RpcError::unauthorized("origin URL does not match claims"));
         }
-        if !url_is(&w.target_url, &inv.target, Some(&inv.operation)) {
+        if !url_is(&w.target_url, inv.target, Some(inv.operation)) {
             return Err(RpcError::unauthorized("target URL does not match claims"));
         }
         let claimed = parse_hex32(&w.hash).ok_or_else(|| unauthorized("malformed hash"))?;
-        if claimed != digest(&w.origin_url, &w.target_url, &inv.operation, msg) {
+        if claimed != digest(&w.origin_url, &w.target_url, inv.operation, msg) {
             return Err(RpcError::unauthorized("body hash does not match claims"));
         }
         // 9. Remembered, unless a concurrent twin was first.
-        if !self.replay.record(&claims.jti, claims.iat, now) {
+        if !self.replay.record(jti, claims.iat, now) {
             return Err(RpcError::unauthorized("replayed claims (jti already seen)"));
         }
         Ok(())
@@ -327,7 +335,8 @@ impl Verifier {
             };
         };
         let token = Token::split(token)?;
-        let json = token.claims_json()?;
+        let mut buf = [0u8; 1024];
+        let json = token.claims_json(&mut buf)?;
         let claims: ControlClaimsIn<'_> =
             serde_json::from_slice(&json).map_err(|_| unauthorized("undecodable claims"))?;
         let MacCheck::Own(key) = &self.mac else {
@@ -345,7 +354,8 @@ impl Verifier {
             )));
         }
         self.check_time(claims.exp, claims.nbf, claims.iat, now)?;
-        if self.replay.seen(&claims.jti, claims.iat) {
+        let jti = self.replay.key(&claims.jti);
+        if self.replay.seen(jti, claims.iat) {
             return Err(RpcError::unauthorized("replayed claims (jti already seen)"));
         }
         Self::check_signature(&Check::Mac(key.clone()), &token)?;
@@ -362,7 +372,7 @@ impl Verifier {
         if claimed != actual {
             return Err(RpcError::unauthorized("payload hash does not match claims"));
         }
-        if !self.replay.record(&claims.jti, claims.iat, now) {
+        if !self.replay.record(jti, claims.iat, now) {
             return Err(RpcError::unauthorized("replayed claims (jti already seen)"));
         }
         Ok(())
