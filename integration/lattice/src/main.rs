@@ -7,6 +7,9 @@
 //!   BINARY`), or one already on a lattice (`--lattice`, `--provider-key`, and
 //!   `--cluster-seed` of an issuer it trusts).
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;

@@ -11,6 +11,9 @@ mod request;
 mod routes;
 mod tls;
 
+#[global_allocator]
+static ALLOC: provider_sdk::MiMalloc = provider_sdk::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     provider_sdk::run!(provider::HttpServerProvider::default(), config::HttpLink)
 }

@@ -9,6 +9,9 @@ mod keys;
 mod provider;
 mod store;
 
+#[global_allocator]
+static ALLOC: provider_sdk::MiMalloc = provider_sdk::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     provider_sdk::run!(provider::NatsKv::default(), config::LinkValues)
 }

@@ -6,6 +6,9 @@ mod error;
 mod provider;
 mod store;
 
+#[global_allocator]
+static ALLOC: provider_sdk::MiMalloc = provider_sdk::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     provider_sdk::run!(provider::RedisProvider::default(), config::RedisConfig)
 }

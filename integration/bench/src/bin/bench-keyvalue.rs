@@ -15,6 +15,9 @@
 //! cargo build --release --workspace --bins && target/release/bench-keyvalue [--json]
 //! ```
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Duration;
 

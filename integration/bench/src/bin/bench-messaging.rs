@@ -13,6 +13,9 @@
 //! cargo run --release -p lattice-bench --bin bench-messaging
 //! ```
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -12,6 +12,9 @@
 //! cargo run --release -p lattice-bench --bin bench-secrets
 //! ```
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
