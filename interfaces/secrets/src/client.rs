@@ -1,5 +1,8 @@
 //! A typed client: what an actor (or a test) calls a secrets provider with.
 
+use std::sync::Arc;
+
+use lattice_rpc::secret::SealingKey;
 use lattice_rpc::{ActorClient, RpcClient, RpcError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,6 +14,9 @@ use crate::types::{GetRequest, GetResponse, SecretValue};
 #[derive(Clone)]
 pub struct SecretsClient {
     inner: ActorClient,
+    /// The xkey replies are sealed to, made once per client: the provider
+    /// then agrees a key with it once, not on every call.
+    reply_key: Arc<SealingKey>,
 }
 
 impl SecretsClient {
@@ -18,6 +24,7 @@ impl SecretsClient {
     pub fn new(rpc: RpcClient, actor: &str, provider_key: &str, link_name: &str) -> Self {
         Self {
             inner: ActorClient::new(rpc, actor, provider_key, link_name, crate::CONTRACT_ID),
+            reply_key: Arc::new(SealingKey::generate()),
         }
     }
 
@@ -48,16 +55,17 @@ impl SecretsClient {
         self.call(ops::GET, &req).await
     }
 
-    /// `Secrets.Get` sealed to a fresh xkey, opened: the value itself. A reply
-    /// that does not open or decode is `bad-envelope`.
+    /// `Secrets.Get` sealed to this client's xkey, opened: the value itself.
+    /// A reply that does not open or decode is `bad-envelope`.
     pub async fn get_open(
         &self,
         key: &str,
         field: Option<&str>,
         version: Option<u64>,
     ) -> Result<SecretValue, RpcError> {
-        let xkey = nkeys::XKey::new();
-        let resp = self.get(key, field, version, &xkey.public_key()).await?;
-        SecretValue::open(&resp.sealed, &xkey, &resp.sender_xkey)
+        let resp = self
+            .get(key, field, version, self.reply_key.public_key())
+            .await?;
+        SecretValue::open_with(&resp.sealed, &self.reply_key, &resp.sender_xkey)
     }
 }

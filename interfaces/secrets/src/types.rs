@@ -94,6 +94,37 @@ impl SecretValue {
             .map_err(|e| SecretsError::Internal(format!("sealing: {e}")))
     }
 
+    /// Encodes, then seals with `sender` (which keeps the key agreement with
+    /// each recipient) to `recipient` (an xkey public key). A `recipient`
+    /// that is not an xkey public key is [`SecretsError::BadRequest`].
+    pub fn seal_with(
+        &self,
+        sender: &lattice_rpc::secret::SealingKey,
+        recipient: &str,
+    ) -> Result<Vec<u8>, SecretsError> {
+        let plain = serialize(self).map_err(|e| SecretsError::Internal(e.message))?;
+        sender.seal(&plain, recipient).map_err(|e| match e {
+            lattice_rpc::secret::SealError::BadKey(_) => {
+                SecretsError::BadRequest("replyXkey is not an xkey public key".into())
+            }
+            e => SecretsError::Internal(format!("sealing: {e}")),
+        })
+    }
+
+    /// Opens `sealed`, sent by `sender` (an xkey public key) to `recipient`,
+    /// and decodes it, as [`SecretValue::open`] does.
+    pub fn open_with(
+        sealed: &[u8],
+        recipient: &lattice_rpc::secret::SealingKey,
+        sender: &str,
+    ) -> Result<Self, RpcError> {
+        let plain = recipient
+            .open(sealed, sender)
+            .map_err(|e| RpcError::bad_envelope(e.to_string()))?;
+        deserialize(&plain)
+            .map_err(|_| RpcError::bad_envelope("sealed value is not a {string} or {bytes} map"))
+    }
+
     /// Opens `sealed`, sent by `sender` (an xkey public key) to `recipient`
     /// (an xkey with its seed), and decodes it. A value that does not open or
     /// decode is `bad-envelope`: the peer answered what this side cannot read.

@@ -12,6 +12,8 @@ use provider_sdk::pool::SharedPool;
 use provider_sdk::{Call, HealthCheckResponse, LinkConfig, Provider, ProviderContext, RpcError};
 use secrets_interface::{GetRequest, GetResponse, SecretValue, SecretsBackend, SecretsError};
 
+use provider_sdk::rpc::secret::SealingKey;
+
 use crate::auth::Session;
 use crate::config::{AllowList, Endpoint, VaultLink};
 use crate::error::VaultError;
@@ -19,7 +21,7 @@ use crate::vault::{KvSecret, VaultClient};
 
 /// secrets-vault.
 pub struct VaultProvider {
-    xkey: Arc<nkeys::XKey>,
+    xkey: Arc<SealingKey>,
     defaults: RwLock<VaultLink>,
     /// The provider-wide Vault (when `config_json` names one), for health.
     default_client: RwLock<Option<Arc<VaultClient>>>,
@@ -30,7 +32,7 @@ pub struct VaultProvider {
 impl Default for VaultProvider {
     fn default() -> Self {
         Self {
-            xkey: Arc::new(nkeys::XKey::new()),
+            xkey: Arc::new(SealingKey::generate()),
             defaults: RwLock::default(),
             default_client: RwLock::default(),
             clients: SharedPool::default(),
@@ -60,7 +62,9 @@ impl Provider for VaultProvider {
     async fn init(&mut self, ctx: &ProviderContext) -> Result<(), ConfigError> {
         if let Some(seed) = &ctx.host_data().provider_xkey_seed {
             let key = nkeys::XKey::from_seed(seed)
-                .map_err(|_| ConfigError::invalid("provider_xkey_seed", "not an xkey seed"))?;
+                .ok()
+                .and_then(|k| SealingKey::new(&k).ok())
+                .ok_or_else(|| ConfigError::invalid("provider_xkey_seed", "not an xkey seed"))?;
             self.xkey = Arc::new(key);
         } else {
             tracing::info!(
@@ -146,7 +150,7 @@ pub struct LinkState {
     mount: String,
     allowed: AllowList,
     cache: Option<Cache>,
-    xkey: Arc<nkeys::XKey>,
+    xkey: Arc<SealingKey>,
     renewal: tokio::task::JoinHandle<()>,
 }
 
@@ -239,9 +243,9 @@ impl SecretsBackend for LinkState {
         let secret = self.read(&req.key, req.version).await?;
         let value = select(secret.data.expose(), req.field.as_deref())?;
         Ok(GetResponse {
-            sealed: value.seal(&self.xkey, &req.reply_xkey)?,
+            sealed: value.seal_with(&self.xkey, &req.reply_xkey)?,
             version: secret.version,
-            sender_xkey: self.xkey.public_key(),
+            sender_xkey: self.xkey.public_key().to_string(),
         })
     }
 }
