@@ -8,15 +8,22 @@
 //!   `--json` one JSON object per row for scripts;
 //! - the flags every bench takes ([`Common`]) and the two ways of signing
 //!   the provider path is measured with ([`Auth`]);
+//! - a provider under test, launched by a host of its own that signs one
+//!   way, and shut down cleanly ([`Provider`]);
 //! - starting this same binary in another role (the ideal path's
-//!   responder) as its own process ([`spawn_self`]).
+//!   responder) as its own process ([`spawn_self`]);
+//! - kept-alive HTTP/1.1 connections for loads over HTTP ([`http_connect`],
+//!   [`http_get`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lattice_host::{Host, LatticeKey};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use lattice_host::{Host, LatticeKey, ProviderProcess, ProviderRef};
 use tokio::io::AsyncBufReadExt;
 
 /// Throughput and latency of one measurement.
@@ -59,13 +66,34 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
+    measure_with(vec![(); in_flight], requests, seconds, move |(), i| {
+        let call = call(i);
+        async move { ((), call.await) }
+    })
+    .await
+}
+
+/// Like [`measure`], with one task per element of `states` (a kept-alive
+/// connection, say): `call(state, i)` gets its task's state and hands it
+/// back with whether it succeeded.
+pub async fn measure_with<S, F, Fut>(
+    states: Vec<S>,
+    requests: usize,
+    seconds: u64,
+    call: F,
+) -> Measure
+where
+    S: Send + 'static,
+    F: Fn(S, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (S, bool)> + Send,
+{
     let call = Arc::new(call);
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..in_flight {
+    for mut state in states {
         let (call, next, errors) = (call.clone(), next.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -75,7 +103,9 @@ where
                     break;
                 }
                 let t = Instant::now();
-                if call(i).await {
+                let (s, ok) = call(state, i).await;
+                state = s;
+                if ok {
                     lat.push(t.elapsed());
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +119,18 @@ where
         all.extend(t.await.unwrap_or_default());
     }
     summarize(all, started.elapsed(), errors.load(Ordering::Relaxed))
+}
+
+/// Runs `load` while watching `procs` (see [`CpuWatch`]): its measure, and
+/// the CPU per call of each process.
+pub async fn watched(
+    procs: &[(&str, u32)],
+    load: impl Future<Output = Measure>,
+) -> (Measure, Vec<(String, f64)>) {
+    let watch = CpuWatch::start(procs);
+    let m = load.await;
+    let cpu = watch.per_call(m.ops);
+    (m, cpu)
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times.
@@ -239,6 +281,65 @@ pub struct Common {
     /// many seconds and report the provider's resident memory before and after.
     #[arg(long, global = true)]
     pub soak_secs: Option<u64>,
+    /// Tokio worker threads of the providers (0: single-threaded).
+    #[arg(long, default_value_t = 0, global = true)]
+    pub worker_threads: u32,
+}
+
+/// A provider under test: launched on link `default` by a host of its own
+/// (a fresh lattice), which signs one way and calls it.
+pub struct Provider {
+    /// How its host signs.
+    pub auth: Auth,
+    /// The host that launched it.
+    pub host: Host,
+    /// How callers address it.
+    pub pref: ProviderRef,
+    /// Its process.
+    pub proc: ProviderProcess,
+    /// Its process id, for [`CpuWatch`] (`provider`).
+    pub pid: u32,
+}
+
+impl Provider {
+    /// Launches provider `binary` (see [`provider_binary`]) of `contract_id`
+    /// with provider-wide `config`, on a host of `common.nats_url` that
+    /// signs as `auth`; waits until it answers health.
+    pub async fn launch(
+        common: &Common,
+        auth: Auth,
+        binary: &str,
+        contract_id: &str,
+        config: Option<serde_json::Value>,
+    ) -> Result<Self> {
+        let host = auth.host(&common.nats_url).await?;
+        let mut hd = host.host_data("default");
+        hd.config_json = config.map(|c| c.to_string());
+        hd.worker_threads = Some(common.worker_threads);
+        let pref = ProviderRef::new(&hd.provider_key, "default", contract_id);
+        let proc = host
+            .launch(&provider_binary(binary)?, hd)
+            .ready_within(Duration::from_secs(120))
+            .await?;
+        let pid = proc.pid().context("the provider exited at start")?;
+        Ok(Self {
+            auth,
+            host,
+            pref,
+            proc,
+            pid,
+        })
+    }
+
+    /// A draining shutdown, waiting for the process to exit (so that a
+    /// provider run under a profiler writes its profile); then deletes its
+    /// lattice's chunk bucket, if any.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.host.shutdown(&self.pref, None, Some(2000)).await?;
+        self.proc.wait(Duration::from_secs(60)).await?;
+        self.host.delete_chunk_bucket().await?;
+        Ok(())
+    }
 }
 
 /// One measured row: the provider path beside the ideal path, in one run.
@@ -278,6 +379,13 @@ pub struct Row {
     pub ideal_p50_us: f64,
     /// Failed calls (either path).
     pub errors: usize,
+    /// Vault server CPU per call on the provider path, µs (benches with a
+    /// `vault` process only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_cpu_us_per_call: Option<f64>,
+    /// Vault server CPU per call on the ideal path, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ideal_vault_cpu_us_per_call: Option<f64>,
 }
 
 impl Row {
@@ -293,12 +401,9 @@ impl Row {
         provider: Measure,
         provider_cpu: &[(String, f64)],
     ) -> Self {
-        let cpu = |v: &[(String, f64)], who: &str| {
-            v.iter()
-                .find(|(n, _)| n == who)
-                .map(|(_, c)| *c)
-                .unwrap_or(0.0)
-        };
+        let find =
+            |v: &[(String, f64)], who: &str| v.iter().find(|(n, _)| n == who).map(|(_, c)| *c);
+        let cpu = |v: &[(String, f64)], who: &str| find(v, who).unwrap_or(0.0);
         Self {
             bench,
             op: op.to_string(),
@@ -317,6 +422,8 @@ impl Row {
             p99_us: provider.p99.as_secs_f64() * 1e6,
             ideal_p50_us: ideal.p50.as_secs_f64() * 1e6,
             errors: ideal.errors + provider.errors,
+            vault_cpu_us_per_call: find(provider_cpu, "vault"),
+            ideal_vault_cpu_us_per_call: find(ideal_cpu, "vault"),
         }
     }
 
@@ -350,8 +457,12 @@ impl Row {
             println!("{}", serde_json::to_string(self).unwrap_or_default());
             return;
         }
+        let vault = match (self.vault_cpu_us_per_call, self.ideal_vault_cpu_us_per_call) {
+            (Some(p), Some(i)) => format!("  vault µs {p:.1} (ideal {i:.1})"),
+            _ => String::new(),
+        };
         println!(
-            "{:<12} {:>5} {:>8} | {:>9.0} {:>9.0} {:>5.0}% | {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} | {:>8.0} {:>8.0} {:>8.0}{}",
+            "{:<12} {:>5} {:>8} | {:>9.0} {:>9.0} {:>5.0}% | {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} | {:>8.0} {:>8.0} {:>8.0}{vault}{}",
             self.op,
             self.in_flight,
             self.auth,
@@ -387,6 +498,8 @@ pub struct SoakRow {
     pub seconds: u64,
     /// Calls made.
     pub calls: usize,
+    /// Calls that failed.
+    pub errors: usize,
     /// Calls per second.
     pub provider_ops: f64,
     /// Provider RSS before the load, MiB.
@@ -402,10 +515,11 @@ impl SoakRow {
             println!("{}", serde_json::to_string(self).unwrap_or_default());
         } else {
             println!(
-                "soak: {} calls in {} s ({:.0}/s, hs256, 64 in flight): provider RSS {:.1} MiB before, {:.1} MiB after",
+                "soak: {} calls in {} s ({:.0}/s, hs256, 64 in flight, {} errors): provider RSS {:.1} MiB before, {:.1} MiB after",
                 self.calls,
                 self.seconds,
                 self.provider_ops,
+                self.errors,
                 self.rss_before_mib,
                 self.rss_after_mib
             );
@@ -420,15 +534,37 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
+    soak_with(bench, provider_pid, secs, vec![(); 64], move |(), i| {
+        let call = call(i);
+        async move { ((), call.await) }
+    })
+    .await
+}
+
+/// Like [`soak`], with one task per element of `states` (64 kept-alive
+/// connections, say), as in [`measure_with`].
+pub async fn soak_with<S, F, Fut>(
+    bench: &'static str,
+    provider_pid: u32,
+    secs: u64,
+    states: Vec<S>,
+    call: F,
+) -> SoakRow
+where
+    S: Send + 'static,
+    F: Fn(S, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (S, bool)> + Send,
+{
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let before = rss_bytes(provider_pid).map(mib).unwrap_or(0.0);
-    let m = measure(64, (secs as usize) * 100_000, secs, call).await;
+    let m = measure_with(states, (secs as usize) * 100_000, secs, call).await;
     let after = rss_bytes(provider_pid).map(mib).unwrap_or(0.0);
     SoakRow {
         bench,
         op: "soak",
         seconds: secs,
         calls: m.ops,
+        errors: m.errors,
         provider_ops: m.ops_per_sec,
         rss_before_mib: before,
         rss_after_mib: after,
@@ -463,4 +599,40 @@ pub fn provider_binary(name: &str) -> Result<std::path::PathBuf> {
 /// This process's id, for [`CpuWatch`] (`loadgen`).
 pub fn own_pid() -> u32 {
     std::process::id()
+}
+
+/// A kept-alive HTTP/1.1 connection ([`http_connect`]).
+pub type HttpConn = SendRequest<Empty<Bytes>>;
+
+/// `n` kept-alive HTTP/1.1 connections to `addr` (Nagle off), one per call
+/// in flight.
+pub async fn http_connect(addr: &str, n: usize) -> Result<Vec<HttpConn>> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        tcp.set_nodelay(true)?;
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+        tokio::spawn(conn);
+        conns.push(send);
+    }
+    Ok(conns)
+}
+
+/// GETs `path` with `headers` (`host` among them) on `conn`: the body, when
+/// the answer is `200`.
+pub async fn http_get(conn: &mut HttpConn, path: &str, headers: &[(&str, &str)]) -> Option<Bytes> {
+    let mut req = hyper::Request::get(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Empty::new()).ok()?;
+    conn.ready().await.ok()?;
+    let resp = conn.send_request(req).await.ok()?;
+    if resp.status() != hyper::StatusCode::OK {
+        return None;
+    }
+    Some(resp.into_body().collect().await.ok()?.to_bytes())
 }

@@ -1,32 +1,35 @@
 //! Benchmark: HTTP requests through the httpserver provider beside the ideal
-//! path it wraps, in one run, as a ratio.
+//! path it wraps, in one run, as a ratio, with CPU time per call for each
+//! process.
 //!
 //! Both paths do the same work: an HTTP/1.1 request comes in, crosses NATS
 //! to a trivial actor served in this process, and the actor's answer goes
 //! back to the client.
 //!
-//! - provider: the httpserver provider (release build, its own process)
-//!   turns each request into a signed `HttpServer.HandleRequest` invocation
-//!   to an actor served here with `Host::serve_actor` (which verifies it).
+//! - provider: the httpserver provider (release build, its own
+//!   single-threaded process) turns each request into a signed
+//!   `HttpServer.HandleRequest` invocation to an actor served here with
+//!   `Host::serve_actor` (which verifies it); once with Ed25519 claims
+//!   (wasmbus 0.x) and once with HS256 (`require_mac`), one provider each.
 //! - ideal: a bare hyper server in its own single-threaded process (this
-//!   binary's `responder` subcommand) sends the same `HttpRequest` bytes as
-//!   a plain NATS request to a plain subject, where a responder here answers
-//!   the same `HttpResponse` bytes: no envelope, claims or chunk checks.
+//!   binary's `responder` subcommand, `ideal`) sends the same `HttpRequest`
+//!   bytes as a plain NATS request to a plain subject, where a responder here
+//!   answers the same `HttpResponse` bytes: no envelope, claims or chunk
+//!   checks.
 //!
-//! The load generator is in-process: hyper HTTP/1.1 keep-alive connections,
-//! one request in flight on each, bounded in count and time.
+//! The load generator is this process, single-threaded: `--in-flight`
+//! HTTP/1.1 keep-alive connections, one request in flight on each, bounded
+//! in count and time.
 //!
 //! ```sh
-//! cargo run --release -p lattice-bench --bin bench-httpserver
+//! cargo build --release -p lattice-bench -p httpserver && target/release/bench-httpserver [--json]
 //! ```
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -35,24 +38,17 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use httpserver_interface::{HttpRequest, HttpResponse};
 use hyper_util::rt::TokioIo;
-use lattice_bench::{Measure, spawn_self, summarize};
-use lattice_host::{Host, ProviderRef};
+use lattice_bench::{
+    Auth, Common, HttpConn, Provider, Row, http_connect, http_get, measure_with, own_pid,
+    soak_with, spawn_self, watched,
+};
+use lattice_host::ActorHandle;
 
 #[derive(Parser)]
 #[command(about = "httpserver provider vs a bare hyper server doing the same NATS hop, one run")]
 struct Cli {
-    /// NATS of the lattice.
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    /// Requests per measurement at most.
-    #[arg(long, default_value_t = 20_000)]
-    requests: usize,
-    /// Seconds per measurement at most.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    /// HTTP connections, one request in flight on each (repeatable).
-    #[arg(long = "connections", default_values_t = [1usize, 64])]
-    connections: Vec<usize>,
+    #[command(flatten)]
+    common: Common,
     #[command(subcommand)]
     role: Option<Role>,
 }
@@ -70,59 +66,13 @@ enum Role {
     },
 }
 
-/// `connections` keep-alive connections to `addr`, each sending GETs one at
-/// a time until `requests` in all or `seconds` pass.
-async fn load(addr: &str, connections: usize, requests: usize, seconds: u64) -> Result<Measure> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-        tokio::spawn(conn);
-        let (next, errors) = (next.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= requests || Instant::now() > deadline {
-                    break;
-                }
-                let t = Instant::now();
-                let req = hyper::Request::get(format!("/bench/{}?i={i}", i % 100))
-                    .header("host", "bench")
-                    .body(Full::new(Bytes::new()));
-                let ok = match req {
-                    Ok(req) => match send.send_request(req).await {
-                        Ok(resp) => {
-                            let ok = resp.status() == 200;
-                            ok && resp.into_body().collect().await.is_ok()
-                        }
-                        Err(_) => false,
-                    },
-                    Err(_) => false,
-                };
-                lat.push(t.elapsed());
-                if !ok {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    break; // the connection may be gone
-                }
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap_or_default());
-    }
-    Ok(summarize(
-        all,
-        started.elapsed(),
-        errors.load(Ordering::Relaxed),
-    ))
+/// One GET on `conn`: whether the actor's answer came back.
+async fn get(mut conn: HttpConn, i: usize) -> (HttpConn, bool) {
+    let path = format!("/bench/{}?i={i}", i % 100);
+    let ok = http_get(&mut conn, &path, &[("host", "bench")])
+        .await
+        .is_some_and(|body| body.as_ref() == b"ok");
+    (conn, ok)
 }
 
 /// The trivial actor: `200 ok` with the path in a header.
@@ -198,24 +148,61 @@ async fn responder(nats_url: &str, listen: &str, subject: &str) -> Result<()> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     if let Some(Role::Responder { listen, subject }) = &cli.role {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        return rt.block_on(responder(&cli.nats_url, listen, subject));
+        return rt.block_on(responder(&cli.common.nats_url, listen, subject));
     }
-    let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run(cli))
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let host = Host::builder().nats_url(&cli.nats_url).connect().await?;
+/// One provider under test, signed one way: where it listens, and the actor
+/// it calls.
+struct Under {
+    p: Provider,
+    addr: String,
+    _actor: ActorHandle,
+}
 
+async fn launch(cli: &Cli, auth: Auth) -> Result<Under> {
+    let p = Provider::launch(
+        &cli.common,
+        auth,
+        "httpserver",
+        httpserver_interface::CONTRACT_ID,
+        None,
+    )
+    .await?;
+    let actor = lattice_host::new_actor();
+    let served = p
+        .host
+        .serve_actor(
+            &actor,
+            |_inv: lattice_rpc::Invocation, body: Vec<u8>| async move {
+                let req: HttpRequest = lattice_rpc::wire::deserialize(&body)?;
+                lattice_rpc::wire::serialize(&answer(&req))
+            },
+        )
+        .await?;
+    let addr = format!("127.0.0.1:{}", lattice_fixtures::free_port()?);
+    p.host
+        .link_actor(&p.pref, &actor, &[("address", &addr)])
+        .await?;
+    Ok(Under {
+        p,
+        addr,
+        _actor: served,
+    })
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let c = &cli.common;
     // The plain subject of the ideal path, answered here like the actor.
+    let nats = async_nats::connect(&c.nats_url).await?;
     let subject = format!("bench.http.{}", uuid::Uuid::new_v4().simple());
-    let mut sub = host.nats().subscribe(subject.clone()).await?;
-    host.nats().flush().await?;
-    let nats = host.nats().clone();
+    let mut sub = nats.subscribe(subject.clone()).await?;
+    lattice_rpc::subjects::server_sync(&nats, Duration::from_secs(10)).await?;
     let plain = tokio::spawn(async move {
         while let Some(m) = sub.next().await {
             let Some(reply) = m.reply else { continue };
@@ -228,9 +215,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
     });
     let ideal_addr = format!("127.0.0.1:{}", lattice_fixtures::free_port()?);
-    let _responder = spawn_self(&[
+    let responder = spawn_self(&[
         "--nats-url",
-        &cli.nats_url,
+        &c.nats_url,
         "responder",
         "--listen",
         &ideal_addr,
@@ -238,62 +225,57 @@ async fn run(cli: Cli) -> Result<()> {
         &subject,
     ])
     .await?;
+    let ideal_pid = responder.id().unwrap_or(0);
+    let mut unders = Vec::new();
+    for &auth in &c.auth {
+        unders.push(launch(&cli, auth).await?);
+    }
 
-    // The provider, and the same trivial actor behind it.
-    let hd = host.host_data("default");
-    let pref = ProviderRef::new(
-        &hd.provider_key,
-        "default",
-        httpserver_interface::CONTRACT_ID,
-    );
-    let bin = lattice_fixtures::binary("httpserver")?;
-    let _provider = host.launch(&bin, hd).await?;
-    let actor = lattice_host::new_actor();
-    let _served = host
-        .serve_actor(
-            &actor,
-            |_inv: lattice_rpc::Invocation, body: Vec<u8>| async move {
-                let req: HttpRequest = lattice_rpc::wire::deserialize(&body)?;
-                lattice_rpc::wire::serialize(&answer(&req))
-            },
-        )
-        .await?;
-    let provider_addr = format!("127.0.0.1:{}", lattice_fixtures::free_port()?);
-    host.link_actor(&pref, &actor, &[("address", &provider_addr)])
-        .await?;
-
-    println!(
-        "httpserver provider vs ideal (bare hyper + the same NATS hop), GET, {} requests or {} s each",
-        cli.requests, cli.seconds
-    );
-    println!(
-        "{:>5} | {:>10} {:>9} {:>9} | {:>10} {:>9} {:>9} | {:>6}",
-        "conns", "ideal r/s", "p50", "p99", "provider", "p50", "p99", "ratio"
-    );
-    for &n in &cli.connections {
-        let ideal = load(&ideal_addr, n, cli.requests, cli.seconds).await?;
-        let provider = load(&provider_addr, n, cli.requests, cli.seconds).await?;
+    if !c.json {
         println!(
-            "{:>5} | {:>10.0} {:>9.2?} {:>9.2?} | {:>10.0} {:>9.2?} {:>9.2?} | {:>5.0}%{}",
-            n,
-            ideal.ops_per_sec,
-            ideal.p50,
-            ideal.p99,
-            provider.ops_per_sec,
-            provider.p50,
-            provider.p99,
-            100.0 * provider.ops_per_sec / ideal.ops_per_sec.max(1.0),
-            if ideal.errors + provider.errors > 0 {
-                format!(
-                    "  ({} ideal / {} provider errors)",
-                    ideal.errors, provider.errors
-                )
-            } else {
-                String::new()
-            }
+            "httpserver provider vs ideal (bare hyper + the same NATS hop), GET, {} requests or {} s each, in flight = connections; CPU µs per call",
+            c.requests, c.seconds
         );
     }
+    Row::header(c.json);
+    for &n in &c.in_flight {
+        let conns = http_connect(&ideal_addr, n).await?;
+        let (ideal, ideal_cpu) = watched(
+            &[("ideal", ideal_pid), ("loadgen", own_pid())],
+            measure_with(conns, c.requests, c.seconds, get),
+        )
+        .await;
+        for u in &unders {
+            let conns = http_connect(&u.addr, n).await?;
+            let (provider, provider_cpu) = watched(
+                &[("provider", u.p.pid), ("loadgen", own_pid())],
+                measure_with(conns, c.requests, c.seconds, get),
+            )
+            .await;
+            Row::new(
+                "httpserver",
+                "get",
+                n,
+                u.p.auth,
+                ideal,
+                &ideal_cpu,
+                provider,
+                &provider_cpu,
+            )
+            .print(c.json);
+        }
+    }
+    if let Some(secs) = c.soak_secs
+        && let Some(u) = unders.iter().find(|u| u.p.auth == Auth::Hs256)
+    {
+        let conns = http_connect(&u.addr, 64).await?;
+        soak_with("httpserver", u.p.pid, secs, conns, get)
+            .await
+            .print(c.json);
+    }
     plain.abort();
-    host.delete_chunk_bucket().await?;
+    for u in unders {
+        u.p.shutdown().await?;
+    }
     Ok(())
 }

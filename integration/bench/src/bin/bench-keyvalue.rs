@@ -25,8 +25,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use keyvalue_interface::KeyValueClient;
-use lattice_bench::{Common, CpuWatch, Row, measure, own_pid, soak, spawn_self};
-use lattice_host::ProviderRef;
+use lattice_bench::{Auth, Common, Provider, Row, measure, own_pid, soak, spawn_self, watched};
 
 #[derive(Parser)]
 #[command(about = "keyvalue-redis vs a bare NATS+Redis responder, one run, as ratios")]
@@ -41,9 +40,6 @@ struct Cli {
     /// separates what their size costs (NATS) from what handling them costs.
     #[arg(long, default_value_t = 0, global = true)]
     ideal_pad_bytes: usize,
-    /// Tokio worker threads of the provider (0: single-threaded).
-    #[arg(long, default_value_t = 0, global = true)]
-    worker_threads: u32,
     #[command(subcommand)]
     role: Option<Role>,
 }
@@ -126,42 +122,31 @@ fn main() -> Result<()> {
     rt.block_on(run(cli))
 }
 
-/// One provider under test, signed one way.
+/// One provider under test, signed one way, and its client.
 struct Under {
-    auth: lattice_bench::Auth,
+    p: Provider,
     kv: Arc<KeyValueClient>,
-    pid: u32,
-    host: lattice_host::Host,
-    pref: ProviderRef,
-    proc: lattice_host::ProviderProcess,
 }
 
-async fn launch(cli: &Cli, auth: lattice_bench::Auth) -> Result<Under> {
-    let host = auth.host(&cli.common.nats_url).await?;
-    let mut hd = host.host_data("default");
-    hd.config_json = Some(serde_json::json!({ "url": cli.redis_url }).to_string());
-    hd.worker_threads = Some(cli.worker_threads);
-    let pref = ProviderRef::new(&hd.provider_key, "default", keyvalue_interface::CONTRACT_ID);
-    let proc = host
-        .launch(&lattice_bench::provider_binary("keyvalue-redis")?, hd)
-        .ready_within(Duration::from_secs(120))
-        .await?;
+async fn launch(cli: &Cli, auth: Auth) -> Result<Under> {
+    let config = serde_json::json!({ "url": cli.redis_url });
+    let p = Provider::launch(
+        &cli.common,
+        auth,
+        "keyvalue-redis",
+        keyvalue_interface::CONTRACT_ID,
+        Some(config),
+    )
+    .await?;
     let actor = lattice_host::new_actor();
-    host.link_actor(&pref, &actor, &[]).await?;
+    p.host.link_actor(&p.pref, &actor, &[]).await?;
     let kv = Arc::new(KeyValueClient::new(
-        host.rpc().clone(),
+        p.host.rpc().clone(),
         &actor,
-        &pref.key,
+        &p.pref.key,
         "default",
     ));
-    Ok(Under {
-        auth,
-        pid: proc.pid().unwrap_or(0),
-        kv,
-        host,
-        pref,
-        proc,
-    })
+    Ok(Under { p, kv })
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -191,8 +176,7 @@ async fn run(cli: Cli) -> Result<()> {
     Row::header(c.json);
     for &n in &c.in_flight {
         for op in [Op::Get, Op::Set] {
-            let watch = CpuWatch::start(&[("ideal", ideal_pid), ("loadgen", own_pid())]);
-            let ideal = {
+            let (ideal, ideal_cpu) = watched(&[("ideal", ideal_pid), ("loadgen", own_pid())], {
                 let ideal = Arc::new((
                     nats.clone(),
                     async_nats::Subject::from(subject.as_str()),
@@ -216,30 +200,28 @@ async fn run(cli: Cli) -> Result<()> {
                             .is_ok()
                     }
                 })
-                .await
-            };
-            let ideal_cpu = watch.per_call(ideal.ops);
+            })
+            .await;
             for u in &unders {
-                let watch = CpuWatch::start(&[("provider", u.pid), ("loadgen", own_pid())]);
-                let provider = {
-                    let kv = u.kv.clone();
-                    measure(n, c.requests, c.seconds, move |i| {
-                        let kv = kv.clone();
-                        async move {
-                            match op {
-                                Op::Get => kv.get(&key(i)).await.is_ok(),
-                                Op::Set => kv.set(&key(i), VALUE, 0).await.is_ok(),
+                let (provider, provider_cpu) =
+                    watched(&[("provider", u.p.pid), ("loadgen", own_pid())], {
+                        let kv = u.kv.clone();
+                        measure(n, c.requests, c.seconds, move |i| {
+                            let kv = kv.clone();
+                            async move {
+                                match op {
+                                    Op::Get => kv.get(&key(i)).await.is_ok(),
+                                    Op::Set => kv.set(&key(i), VALUE, 0).await.is_ok(),
+                                }
                             }
-                        }
+                        })
                     })
-                    .await
-                };
-                let provider_cpu = watch.per_call(provider.ops);
+                    .await;
                 Row::new(
                     "keyvalue",
                     &format!("{op:?}").to_lowercase(),
                     n,
-                    u.auth,
+                    u.p.auth,
                     ideal,
                     &ideal_cpu,
                     provider,
@@ -250,10 +232,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     if let Some(secs) = c.soak_secs
-        && let Some(u) = unders.iter().find(|u| u.auth == lattice_bench::Auth::Hs256)
+        && let Some(u) = unders.iter().find(|u| u.p.auth == Auth::Hs256)
     {
         let kv = u.kv.clone();
-        soak("keyvalue", u.pid, secs, move |i| {
+        soak("keyvalue", u.p.pid, secs, move |i| {
             let kv = kv.clone();
             async move { kv.get(&key(i)).await.is_ok() }
         })
@@ -265,10 +247,8 @@ async fn run(cli: Cli) -> Result<()> {
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         u.kv.delete_many("", &keys).await?;
     }
-    // A draining shutdown, so that a provider run under a profiler writes its profile.
-    for mut u in unders {
-        u.host.shutdown(&u.pref, None, Some(2000)).await?;
-        u.proc.wait(Duration::from_secs(60)).await?;
+    for u in unders {
+        u.p.shutdown().await?;
     }
     Ok(())
 }

@@ -1,70 +1,88 @@
-//! Benchmark: messaging-nats beside bare NATS, in one run, as ratios.
+//! Benchmark: messaging-nats beside bare NATS, in one run, as ratios, with
+//! CPU time per call for each process.
 //!
-//! - request: `Messaging.Request` through the provider to a plain responder,
-//!   vs a bare NATS request to the same responder from the same client;
+//! - request: `Messaging.Request` through the provider to a plain echo
+//!   responder, vs a bare NATS request to a forwarding process that makes
+//!   the same request to the same echo responder and answers with its reply
+//!   (the same two hops with no envelope, claims or MessagePack, as for
+//!   publish and as keyvalue's ideal path does);
 //! - publish: `Messaging.Publish` through the provider, vs a bare NATS
 //!   request/reply hop to a process that publishes (the same two hops with no
 //!   envelope, claims or MessagePack);
-//! - subscription: messages/s handled by an actor through the provider
-//!   (subscription → signed `HandleMessage` → actor), vs a bare relay process
-//!   that forwards each message to the same actor subject as a plain request.
+//! - subscribe: a message published and handled by an actor served in this
+//!   process, each call waiting until its message was handled: through the
+//!   provider (subscription → signed `HandleMessage` → actor), vs a bare relay
+//!   process that forwards each message to the actor as a plain request.
+//!
+//! The echo responder, publisher and relay are one single-threaded peer
+//! process (`ideal`). The provider path is measured once per signing mode
+//! (Ed25519 claims, wasmbus 0.x; HS256 with `require_mac`), one provider
+//! process (single-threaded) each. The load generator, and the actor, are
+//! this process, single-threaded too. The soak (`--soak-secs`) runs
+//! request, publish and subscribe in turn.
 //!
 //! ```sh
-//! cargo run --release -p lattice-bench --bin bench-messaging
+//! cargo build --release -p lattice-bench -p messaging-nats && target/release/bench-messaging [--json]
 //! ```
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use lattice_bench::{Measure, measure, spawn_self};
-use lattice_host::{Host, ProviderRef};
+use lattice_bench::{Auth, Common, Provider, Row, measure, own_pid, soak, spawn_self, watched};
+use lattice_host::ActorHandle;
 use messaging_interface::MessagingClient;
+use messaging_interface::types::SubMessage;
+use tokio::sync::oneshot;
 
 #[derive(Parser)]
 #[command(about = "messaging-nats vs bare NATS, one run, as ratios")]
 struct Cli {
-    /// NATS of the lattice (also the application NATS).
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    /// Operations per measurement at most.
-    #[arg(long, default_value_t = 20_000)]
-    requests: usize,
-    /// Seconds per measurement at most.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    /// Calls in flight.
-    #[arg(long, default_value_t = 64)]
-    in_flight: usize,
+    #[command(flatten)]
+    common: Common,
     #[command(subcommand)]
     role: Option<Role>,
 }
 
 #[derive(Subcommand)]
 enum Role {
-    /// Internal: answers requests on `subject` (echo), publishes what
-    /// arrives on `publish_via` to `publish_to`, forwards `relay` messages
-    /// as requests to `relay_to`.
+    /// Internal: the ideal path's peer. Answers requests on `{prefix}.echo`
+    /// (echo), answers `{prefix}.forward` with the echo of a request it makes
+    /// to `{prefix}.echo`, publishes what arrives on `{prefix}.via` to
+    /// `{prefix}.sink`, forwards `{prefix}.relay` messages as requests to
+    /// `{prefix}.actor`.
     Peer {
         #[arg(long)]
         prefix: String,
     },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Request,
+    Publish,
+    Subscribe,
+}
+
+const OPS: [Op; 3] = [Op::Request, Op::Publish, Op::Subscribe];
+
+/// How long a call waits for its answer: a reply, or its message handled.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn peer(nats_url: &str, prefix: &str) -> Result<()> {
     let nats = async_nats::connect(nats_url).await?;
     let mut echo = nats.subscribe(format!("{prefix}.echo")).await?;
     let mut via = nats.subscribe(format!("{prefix}.via")).await?;
     let mut relay = nats.subscribe(format!("{prefix}.relay")).await?;
-    lattice_rpc::subjects::server_sync(&nats, Duration::from_secs(10))
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let mut forward = nats.subscribe(format!("{prefix}.forward")).await?;
+    lattice_rpc::subjects::server_sync(&nats, Duration::from_secs(10)).await?;
     println!("ready");
     let n = nats.clone();
     tokio::spawn(async move {
@@ -74,199 +92,275 @@ async fn peer(nats_url: &str, prefix: &str) -> Result<()> {
             }
         }
     });
-    let (n, p) = (nats.clone(), prefix.to_string());
+    let (n, sink) = (nats.clone(), format!("{prefix}.sink"));
     tokio::spawn(async move {
         while let Some(m) = via.next().await {
-            let _ = n.publish(format!("{p}.sink"), m.payload).await;
+            let _ = n.publish(sink.clone(), m.payload).await;
             if let Some(r) = m.reply {
                 let _ = n.publish(r, bytes::Bytes::new()).await;
             }
         }
     });
-    let p = prefix.to_string();
+    let (n, echo_subject) = (
+        nats.clone(),
+        async_nats::Subject::from(format!("{prefix}.echo")),
+    );
+    tokio::spawn(async move {
+        while let Some(m) = forward.next().await {
+            let (n, to) = (n.clone(), echo_subject.clone());
+            tokio::spawn(async move {
+                if let (Ok(answer), Some(r)) = (n.request(to, m.payload).await, m.reply) {
+                    let _ = n.publish(r, answer.payload).await;
+                }
+            });
+        }
+    });
+    let actor = async_nats::Subject::from(format!("{prefix}.actor"));
     while let Some(m) = relay.next().await {
-        let (n, p) = (nats.clone(), p.clone());
+        let (n, actor) = (nats.clone(), actor.clone());
         tokio::spawn(async move {
-            let _ = n.request(format!("{p}.actor"), m.payload).await;
+            let _ = n.request(actor, m.payload).await;
         });
     }
     Ok(())
 }
 
-/// Messages/s that reach `counter` while `count` are published on `subject`
-/// (bounded by `seconds`).
-async fn delivered_rate(
-    nats: &async_nats::Client,
-    subject: &str,
-    count: usize,
-    seconds: u64,
-    counter: &AtomicUsize,
-) -> Result<f64> {
-    counter.store(0, Ordering::SeqCst);
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    for i in 0..count {
-        nats.publish(subject.to_string(), format!("{i}").into())
-            .await?;
-        if i % 1000 == 0 && Instant::now() > deadline {
-            break;
+/// Messages published and not yet handled: each subscribe call publishes
+/// its own id and waits until the actor has handled it.
+#[derive(Default)]
+struct Handled {
+    next: AtomicU64,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+}
+
+impl Handled {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes a message on `subject` and waits until it was handled.
+    async fn round_trip(&self, nats: &async_nats::Client, subject: &async_nats::Subject) -> bool {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting().insert(id, tx);
+        let ok = nats
+            .publish(subject.clone(), id.to_string().into())
+            .await
+            .is_ok()
+            && matches!(tokio::time::timeout(CALL_TIMEOUT, rx).await, Ok(Ok(())));
+        if !ok {
+            self.waiting().remove(&id);
+        }
+        ok
+    }
+
+    /// The actor handled the message whose body is `body`.
+    fn handled(&self, body: &[u8]) {
+        let id = std::str::from_utf8(body).ok().and_then(|s| s.parse().ok());
+        if let Some(tx) = id.and_then(|id| self.waiting().remove(&id)) {
+            let _ = tx.send(());
         }
     }
-    nats.flush().await?;
-    while counter.load(Ordering::SeqCst) < count
-        && Instant::now() < deadline + Duration::from_secs(5)
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(counter.load(Ordering::SeqCst) as f64 / started.elapsed().as_secs_f64())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
-    if let Some(Role::Peer { prefix }) = &cli.role {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        return rt.block_on(peer(&cli.nats_url, prefix));
-    }
-    tokio::runtime::Runtime::new()?.block_on(run(cli))
+/// The subjects and connection both paths use.
+struct Bench {
+    nats: async_nats::Client,
+    echo: async_nats::Subject,
+    forward: async_nats::Subject,
+    via: async_nats::Subject,
+    sink: String,
+    relay: async_nats::Subject,
+    handled: Arc<Handled>,
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let prefix = format!("bench.msg.{}", uuid::Uuid::new_v4().simple());
-    let _peer = spawn_self(&["--nats-url", &cli.nats_url, "peer", "--prefix", &prefix]).await?;
+impl Bench {
+    async fn ideal(&self, op: Op) -> bool {
+        match op {
+            Op::Request => self
+                .nats
+                .request(self.forward.clone(), "ping".into())
+                .await
+                .is_ok(),
+            Op::Publish => self
+                .nats
+                .request(self.via.clone(), "event".into())
+                .await
+                .is_ok(),
+            Op::Subscribe => self.handled.round_trip(&self.nats, &self.relay).await,
+        }
+    }
 
-    let host = Arc::new(Host::builder().nats_url(&cli.nats_url).connect().await?);
-    let hd = host.host_data("default");
-    let pref = ProviderRef::new(
-        &hd.provider_key,
-        "default",
+    async fn provider(&self, to: &ProviderPath, op: Op) -> bool {
+        match op {
+            Op::Request => to
+                .client
+                .request(&self.echo, b"ping", CALL_TIMEOUT)
+                .await
+                .is_ok(),
+            Op::Publish => to.client.publish(&self.sink, None, b"event").await.is_ok(),
+            Op::Subscribe => self.handled.round_trip(&self.nats, &to.events).await,
+        }
+    }
+}
+
+/// How calls reach one provider: its client, and the subject its
+/// subscription delivers to the actor from.
+struct ProviderPath {
+    client: MessagingClient,
+    events: async_nats::Subject,
+}
+
+/// One provider under test, signed one way, and the actor it delivers to.
+struct Under {
+    p: Provider,
+    path: Arc<ProviderPath>,
+    _actor: ActorHandle,
+}
+
+async fn launch(cli: &Cli, auth: Auth, prefix: &str, handled: &Arc<Handled>) -> Result<Under> {
+    let p = Provider::launch(
+        &cli.common,
+        auth,
+        "messaging-nats",
         messaging_interface::CONTRACT_ID,
-    );
-    let _provider = host
-        .launch(&lattice_fixtures::binary("messaging-nats")?, hd)
-        .await?;
+        None,
+    )
+    .await?;
     let caller = lattice_host::new_actor();
-    host.link_actor(&pref, &caller, &[]).await?;
-    let client = MessagingClient::new(host.rpc().clone(), &caller, &pref.key, "default");
-    let nats = host.nats().clone();
-
-    println!(
-        "messaging-nats vs bare NATS, {} in flight, {} operations or {} s each",
-        cli.in_flight, cli.requests, cli.seconds
-    );
-    println!(
-        "{:<9} | {:>10} {:>9} {:>9} | {:>10} {:>9} {:>9} | {:>6}",
-        "path", "bare op/s", "p50", "p99", "provider", "p50", "p99", "ratio"
-    );
-    let row = |name: &str, bare: &Measure, prov: &Measure| {
-        println!(
-            "{name:<9} | {:>10.0} {:>9.2?} {:>9.2?} | {:>10.0} {:>9.2?} {:>9.2?} | {:>5.0}%",
-            bare.ops_per_sec,
-            bare.p50,
-            bare.p99,
-            prov.ops_per_sec,
-            prov.p50,
-            prov.p99,
-            100.0 * prov.ops_per_sec / bare.ops_per_sec.max(1.0)
-        );
-    };
-
-    let echo = format!("{prefix}.echo");
-    let bare = {
-        let (n, s) = (nats.clone(), echo.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
-            let (n, s) = (n.clone(), s.clone());
-            async move { n.request(s, "ping".into()).await.is_ok() }
-        })
-        .await
-    };
-    let prov = {
-        let (c, s) = (client.clone(), echo.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
-            let (c, s) = (c.clone(), s.clone());
-            async move { c.request(&s, b"ping", Duration::from_secs(5)).await.is_ok() }
-        })
-        .await
-    };
-    row("request", &bare, &prov);
-
-    let via = format!("{prefix}.via");
-    let sink = format!("{prefix}.sink");
-    let bare = {
-        let (n, s) = (nats.clone(), via.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
-            let (n, s) = (n.clone(), s.clone());
-            async move { n.request(s, "event".into()).await.is_ok() }
-        })
-        .await
-    };
-    let prov = {
-        let (c, s) = (client.clone(), sink.clone());
-        measure(cli.in_flight, cli.requests, cli.seconds, move |_| {
-            let (c, s) = (c.clone(), s.clone());
-            async move { c.publish(&s, None, b"event").await.is_ok() }
-        })
-        .await
-    };
-    row("publish", &bare, &prov);
-
-    // Subscriptions: the same actor, reached by the provider (signed
-    // HandleMessage) or by the bare relay (a plain request on its subject).
-    let handled = Arc::new(AtomicUsize::new(0));
+    p.host.link_actor(&p.pref, &caller, &[]).await?;
+    let client = MessagingClient::new(p.host.rpc().clone(), &caller, &p.pref.key, "default");
     let actor = lattice_host::new_actor();
     let h = handled.clone();
-    let _served = host
-        .serve_actor(&actor, move |_: lattice_rpc::Invocation, _: Vec<u8>| {
+    let served = p
+        .host
+        .serve_actor(&actor, move |_: lattice_rpc::Invocation, body: Vec<u8>| {
             let h = h.clone();
             async move {
-                h.fetch_add(1, Ordering::Relaxed);
+                h.handled(&lattice_rpc::wire::deserialize::<SubMessage>(&body)?.body);
                 Ok(Vec::new())
             }
         })
         .await?;
-    let plain_actor = nats.subscribe(format!("{prefix}.actor")).await?;
-    let h = handled.clone();
-    let n = nats.clone();
-    tokio::spawn(plain_actor.for_each(move |m| {
-        let (h, n) = (h.clone(), n.clone());
-        async move {
-            h.fetch_add(1, Ordering::Relaxed);
+    let events = format!("{prefix}.events.{}", auth.name());
+    p.host
+        .link_actor(
+            &p.pref,
+            &actor,
+            &[("subscription", &events), ("max_concurrent", "64")],
+        )
+        .await?;
+    Ok(Under {
+        p,
+        path: Arc::new(ProviderPath {
+            client,
+            events: events.into(),
+        }),
+        _actor: served,
+    })
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Some(Role::Peer { prefix }) = &cli.role {
+        return rt.block_on(peer(&cli.common.nats_url, prefix));
+    }
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let c = &cli.common;
+    let prefix = format!("bench.msg.{}", uuid::Uuid::new_v4().simple());
+    let peer = spawn_self(&["--nats-url", &c.nats_url, "peer", "--prefix", &prefix]).await?;
+    let peer_pid = peer.id().unwrap_or(0);
+    let handled = Arc::new(Handled::default());
+    let mut unders = Vec::new();
+    for &auth in &c.auth {
+        unders.push(launch(&cli, auth, &prefix, &handled).await?);
+    }
+
+    // The ideal relay's actor: a plain subscriber here.
+    let nats = async_nats::connect(&c.nats_url).await?;
+    let mut plain_actor = nats.subscribe(format!("{prefix}.actor")).await?;
+    lattice_rpc::subjects::server_sync(&nats, Duration::from_secs(10)).await?;
+    let (n, h) = (nats.clone(), handled.clone());
+    let plain = tokio::spawn(async move {
+        while let Some(m) = plain_actor.next().await {
+            h.handled(&m.payload);
             if let Some(r) = m.reply {
                 let _ = n.publish(r, bytes::Bytes::new()).await;
             }
         }
-    }));
-    lattice_rpc::subjects::server_sync(&nats, Duration::from_secs(10))
+    });
+    let bench = Arc::new(Bench {
+        echo: format!("{prefix}.echo").into(),
+        forward: format!("{prefix}.forward").into(),
+        via: format!("{prefix}.via").into(),
+        sink: format!("{prefix}.sink"),
+        relay: format!("{prefix}.relay").into(),
+        handled,
+        nats,
+    });
+
+    if !c.json {
+        println!(
+            "messaging-nats vs bare NATS (echo, publish via a peer, subscription via a relay), {} operations or {} s each; CPU µs per call",
+            c.requests, c.seconds
+        );
+    }
+    Row::header(c.json);
+    for &n in &c.in_flight {
+        for op in OPS {
+            let (ideal, ideal_cpu) = watched(&[("ideal", peer_pid), ("loadgen", own_pid())], {
+                let b = bench.clone();
+                measure(n, c.requests, c.seconds, move |_| {
+                    let b = b.clone();
+                    async move { b.ideal(op).await }
+                })
+            })
+            .await;
+            for u in &unders {
+                let procs = [("provider", u.p.pid), ("loadgen", own_pid())];
+                let (provider, provider_cpu) = watched(&procs, {
+                    let (b, to) = (bench.clone(), u.path.clone());
+                    measure(n, c.requests, c.seconds, move |_| {
+                        let (b, to) = (b.clone(), to.clone());
+                        async move { b.provider(&to, op).await }
+                    })
+                })
+                .await;
+                Row::new(
+                    "messaging",
+                    &format!("{op:?}").to_lowercase(),
+                    n,
+                    u.p.auth,
+                    ideal,
+                    &ideal_cpu,
+                    provider,
+                    &provider_cpu,
+                )
+                .print(c.json);
+            }
+        }
+    }
+    if let Some(secs) = c.soak_secs
+        && let Some(u) = unders.iter().find(|u| u.p.auth == Auth::Hs256)
+    {
+        // Request, publish and subscribe in turn.
+        let (b, to) = (bench.clone(), u.path.clone());
+        soak("messaging", u.p.pid, secs, move |i| {
+            let (b, to) = (b.clone(), to.clone());
+            async move { b.provider(&to, OPS[i % OPS.len()]).await }
+        })
         .await
-        .map_err(anyhow::Error::msg)?;
-    let subject = format!("{prefix}.events");
-    host.link_actor(
-        &pref,
-        &actor,
-        &[("subscription", &subject), ("max_concurrent", "64")],
-    )
-    .await?;
-    let count = cli.requests;
-    let bare_rate = delivered_rate(
-        &nats,
-        &format!("{prefix}.relay"),
-        count,
-        cli.seconds,
-        &handled,
-    )
-    .await?;
-    let prov_rate = delivered_rate(&nats, &subject, count, cli.seconds, &handled).await?;
-    println!(
-        "{:<9} | {:>10.0} {:>9} {:>9} | {:>10.0} {:>9} {:>9} | {:>5.0}%   (messages/s handled)",
-        "subscribe",
-        bare_rate,
-        "",
-        "",
-        prov_rate,
-        "",
-        "",
-        100.0 * prov_rate / bare_rate.max(1.0)
-    );
+        .print(c.json);
+    }
+    plain.abort();
+    for u in unders {
+        u.p.shutdown().await?;
+    }
     Ok(())
 }

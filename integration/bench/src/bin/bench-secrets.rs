@@ -1,205 +1,181 @@
-//! Benchmark: secrets-vault beside a bare Vault read, in one run, as ratios.
+//! Benchmark: secrets-vault beside a bare Vault read, in one run, as ratios,
+//! with CPU time per call for each process.
 //!
 //! - provider: `Secrets.Get` of one field through the lattice (signed
-//!   invocation, allow-list, KV v2 read, seal), opened by the caller;
-//! - bare: the same KV v2 read (`GET /v1/secret/data/{path}`) from the same
-//!   process over kept-alive HTTP/1.1 connections, one per caller.
+//!   invocation, allow-list, KV v2 read, seal), opened by the caller; once
+//!   with Ed25519 claims (wasmbus 0.x) and once with HS256 (`require_mac`),
+//!   one provider process (single-threaded) each;
+//! - ideal: the same KV v2 read (`GET /v1/secret/data/{path}`) from this
+//!   process over kept-alive HTTP/1.1 connections, one per call in flight.
 //!
-//! Both against a private OpenBao dev server (`bao` on PATH), at 1 and 64
-//! calls in flight.
+//! Both against a private OpenBao dev server (`bao` on PATH), whose CPU is
+//! reported too (`vault`). The load generator is this process,
+//! single-threaded.
 //!
 //! ```sh
-//! cargo run --release -p lattice-bench --bin bench-secrets
+//! cargo build --release -p lattice-bench -p secrets-vault && target/release/bench-secrets [--json]
 //! ```
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use clap::Parser;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use lattice_bench::{Measure, summarize};
+use lattice_bench::{
+    Auth, Common, HttpConn, Provider, Row, http_connect, http_get, measure, measure_with, own_pid,
+    soak, watched,
+};
 use lattice_fixtures::{VaultFixture, VaultServer};
-use lattice_host::{Host, ProviderRef};
 use secrets_interface::SecretsClient;
-use tokio::sync::Mutex;
 
 #[derive(Parser)]
 #[command(about = "secrets-vault vs a bare Vault read, one run, as ratios")]
 struct Cli {
-    /// NATS of the lattice.
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    /// Operations per measurement at most.
-    #[arg(long, default_value_t = 20_000)]
-    requests: usize,
-    /// Seconds per measurement at most.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
+    #[command(flatten)]
+    common: Common,
 }
 
-/// Runs `call(worker)` from `in_flight` workers until `requests` or `seconds`;
-/// unlike `lattice_bench::measure` the call is told its worker, which
-/// owns one kept-alive connection.
-async fn measure<F, Fut>(in_flight: usize, requests: usize, seconds: u64, call: F) -> Measure
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let call = Arc::new(call);
-    let next = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..in_flight {
-        let (call, next, failed) = (call.clone(), next.clone(), failed.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < requests && Instant::now() < deadline {
-                let t = Instant::now();
-                if call(worker).await {
-                    lat.push(t.elapsed());
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap_or_default());
-    }
-    summarize(all, started.elapsed(), failed.load(Ordering::Relaxed))
+/// The secret both paths read, and its one field.
+const PATH: &str = "bench/db";
+const FIELD: &str = "pw";
+
+/// One provider under test, signed one way, and its client.
+struct Under {
+    p: Provider,
+    client: Arc<SecretsClient>,
 }
 
-/// One kept-alive HTTP/1.1 connection to Vault.
-async fn connect(vault: &VaultFixture) -> Result<SendRequest<Empty<Bytes>>> {
-    let tcp = tokio::net::TcpStream::connect(&vault.addr).await?;
-    tcp.set_nodelay(true)?;
-    let (sender, conn) = http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
+async fn launch(common: &Common, auth: Auth, vault: &VaultFixture) -> Result<Under> {
+    let p = Provider::launch(
+        common,
+        auth,
+        "secrets-vault",
+        secrets_interface::CONTRACT_ID,
+        None,
+    )
+    .await?;
+    let actor = lattice_host::new_actor();
+    let mut ld = p.host.link(
+        &p.pref,
+        &actor,
+        &[("addr", &vault.url()), ("allowed_paths", "bench/*")],
+    );
+    ld.secrets.insert(
+        "token".into(),
+        p.host.seal_for(&p.proc.host_data, &vault.token)?,
+    );
+    let ack = p.host.put_link(&p.pref, &ld).await?;
+    anyhow::ensure!(ack.accepted, "link refused: {:?}", ack.error);
+    let client = Arc::new(SecretsClient::new(
+        p.host.rpc().clone(),
+        &actor,
+        &p.pref.key,
+        "default",
+    ));
+    client
+        .get_open(PATH, Some(FIELD), None)
+        .await
+        .context("a first read through the provider")?;
+    Ok(Under { p, client })
 }
 
-async fn bare_read(
-    conn: &Mutex<SendRequest<Empty<Bytes>>>,
-    vault: &VaultFixture,
-    path: &str,
-) -> bool {
-    let req = hyper::Request::get(format!("/v1/{}/data/{path}", vault.mount))
-        .header("host", &vault.addr)
-        .header("x-vault-token", &vault.token)
-        .body(Empty::new());
-    let Ok(req) = req else { return false };
-    let mut conn = conn.lock().await;
-    if conn.ready().await.is_err() {
-        return false;
-    }
-    match conn.send_request(req).await {
-        Ok(resp) if resp.status() == 200 => {
-            let Ok(body) = resp.into_body().collect().await else {
-                return false;
-            };
-            serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
-                .is_ok_and(|v| v["data"]["data"]["pw"].is_string())
-        }
-        _ => false,
-    }
+/// The bare KV v2 read on `conn`: whether the field came back.
+async fn bare_read(mut conn: HttpConn, vault: Arc<VaultFixture>) -> (HttpConn, bool) {
+    let path = format!("/v1/{}/data/{PATH}", vault.mount);
+    let headers = [
+        ("host", vault.addr.as_str()),
+        ("x-vault-token", vault.token.as_str()),
+    ];
+    let ok = http_get(&mut conn, &path, &headers)
+        .await
+        .is_some_and(|body| {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["data"]["data"][FIELD].is_string())
+        });
+    (conn, ok)
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tokio::runtime::Runtime::new()?.block_on(run(cli))
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let c = &cli.common;
     let vault = VaultServer::start().await?;
+    let vault_pid = vault.pid().context("the Vault server is not running")?;
     let fixture = Arc::new(vault.fixture.clone());
-    let path = "bench/db";
     fixture
-        .put(path, serde_json::json!({"pw": "bench-value"}))
+        .put(PATH, serde_json::json!({ FIELD: "bench-value" }))
         .await?;
+    let mut unders = Vec::new();
+    for &auth in &c.auth {
+        unders.push(launch(c, auth, &fixture).await?);
+    }
 
-    let host = Arc::new(Host::builder().nats_url(&cli.nats_url).connect().await?);
-    let hd = host.host_data("default");
-    let pref = ProviderRef::new(&hd.provider_key, "default", secrets_interface::CONTRACT_ID);
-    let provider = host
-        .launch(&lattice_fixtures::binary("secrets-vault")?, hd)
-        .await?;
-    let actor = lattice_host::new_actor();
-    let mut ld = host.link(
-        &pref,
-        &actor,
-        &[("addr", &fixture.url()), ("allowed_paths", "bench/*")],
-    );
-    ld.secrets.insert(
-        "token".into(),
-        host.seal_for(&provider.host_data, &fixture.token)?,
-    );
-    let ack = host.put_link(&pref, &ld).await?;
-    anyhow::ensure!(ack.accepted, "link refused: {:?}", ack.error);
-    let client = Arc::new(SecretsClient::new(
-        host.rpc().clone(),
-        &actor,
-        &pref.key,
-        "default",
-    ));
-    client
-        .get_open(path, Some("pw"), None)
-        .await
-        .context("a first read through the provider")?;
-
-    println!(
-        "secrets-vault vs bare Vault KV v2 read, {} operations or {} s each",
-        cli.requests, cli.seconds
-    );
-    println!(
-        "{:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>9} {:>6}",
-        "in flight", "bare op/s", "p50", "p99", "provider", "p50", "p99", "ratio"
-    );
-    for in_flight in [1usize, 64] {
-        let mut conns = Vec::new();
-        for _ in 0..in_flight {
-            conns.push(Mutex::new(connect(&fixture).await?));
-        }
-        let conns = Arc::new(conns);
-        let f = fixture.clone();
-        let bare = measure(in_flight, cli.requests, cli.seconds, move |w| {
-            let (conns, f) = (conns.clone(), f.clone());
-            async move { bare_read(&conns[w], &f, path).await }
-        })
-        .await;
-        let c = client.clone();
-        let prov = measure(in_flight, cli.requests, cli.seconds, move |_| {
-            let c = c.clone();
-            async move { c.get_open(path, Some("pw"), None).await.is_ok() }
-        })
-        .await;
+    if !c.json {
         println!(
-            "{:>9} {:>10.0} {:>9.2?} {:>9.2?} {:>10.0} {:>9.2?} {:>9.2?} {:>5.0}%",
-            in_flight,
-            bare.ops_per_sec,
-            bare.p50,
-            bare.p99,
-            prov.ops_per_sec,
-            prov.p50,
-            prov.p99,
-            100.0 * prov.ops_per_sec / bare.ops_per_sec.max(1.0)
+            "secrets-vault vs bare Vault KV v2 read, {} operations or {} s each; CPU µs per call",
+            c.requests, c.seconds
         );
-        if bare.errors + prov.errors > 0 {
-            println!("  failed: bare {}, provider {}", bare.errors, prov.errors);
+    }
+    Row::header(c.json);
+    for &n in &c.in_flight {
+        let conns = http_connect(&fixture.addr, n).await?;
+        let f = fixture.clone();
+        let (ideal, ideal_cpu) = watched(
+            &[("vault", vault_pid), ("loadgen", own_pid())],
+            measure_with(conns, c.requests, c.seconds, move |conn, _| {
+                bare_read(conn, f.clone())
+            }),
+        )
+        .await;
+        for u in &unders {
+            let client = u.client.clone();
+            let (provider, provider_cpu) = watched(
+                &[
+                    ("provider", u.p.pid),
+                    ("vault", vault_pid),
+                    ("loadgen", own_pid()),
+                ],
+                measure(n, c.requests, c.seconds, move |_| {
+                    let client = client.clone();
+                    async move { client.get_open(PATH, Some(FIELD), None).await.is_ok() }
+                }),
+            )
+            .await;
+            Row::new(
+                "secrets",
+                "get",
+                n,
+                u.p.auth,
+                ideal,
+                &ideal_cpu,
+                provider,
+                &provider_cpu,
+            )
+            .print(c.json);
         }
     }
-    drop(provider);
+    if let Some(secs) = c.soak_secs
+        && let Some(u) = unders.iter().find(|u| u.p.auth == Auth::Hs256)
+    {
+        let client = u.client.clone();
+        soak("secrets", u.p.pid, secs, move |_| {
+            let client = client.clone();
+            async move { client.get_open(PATH, Some(FIELD), None).await.is_ok() }
+        })
+        .await
+        .print(c.json);
+    }
+    for u in unders {
+        u.p.shutdown().await?;
+    }
     drop(vault);
     Ok(())
 }
