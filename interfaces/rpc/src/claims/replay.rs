@@ -242,9 +242,40 @@ mod tests {
     }
 
     #[test]
+    fn the_identity_hasher_passes_hashes_through() {
+        let mut h = Identity::default();
+        h.write_u64(0xdead_beef_0000_0001);
+        assert_eq!(h.finish(), 0xdead_beef_0000_0001);
+        let mut h = Identity::default();
+        h.write(&[1, 2, 3]);
+        assert_eq!(h.finish(), 0x01_02_03);
+    }
+
+    #[test]
+    fn a_second_keeps_new_hashes_in_its_set_until_the_limit() {
+        let c = ReplayCache::new(60);
+        for i in 0..10 {
+            assert!(c.record(c.key(&format!("j{i}")), 500, 500));
+        }
+        let (hot, frozen): (usize, usize) = c
+            .shards
+            .iter()
+            .map(|m| {
+                let s = c.shard(m);
+                s.seconds
+                    .values()
+                    .fold((0, 0), |(h, f), x| (h + x.hot.len(), f + x.frozen.len()))
+            })
+            .fold((0, 0), |(h, f), (a, b)| (h + a, f + b));
+        assert_eq!((hot, frozen), (10, 0));
+    }
+
+    #[test]
     fn merged_seconds_still_find_every_hash() {
         let c = ReplayCache::new(60);
-        let n = HOT_LIMIT * 3 + 17;
+        // Enough for every shard to merge its set into its vector several
+        // times within the second (each merge into a non-empty vector).
+        let n = SHARDS * HOT_LIMIT * 3 + 17;
         for i in 0..n {
             assert!(c.record(c.key(&format!("j{i}")), 500, 500));
         }
@@ -272,5 +303,11 @@ mod tests {
         c.tidy_all(1020);
         let per_call = c.heap_bytes() as f64 / c.len() as f64;
         assert!(per_call <= 12.0, "{per_call:.1} bytes per remembered call");
+        // And the count is honest: a hash takes its 8 bytes.
+        assert!(per_call >= 8.0, "{per_call:.1} bytes per remembered call");
+        // The second still filling holds its set (about 9 bytes a slot).
+        c.record(c.key("hot"), 1020, 1020);
+        let with_hot = c.heap_bytes();
+        assert!(with_hot > 100_000 * 8, "{with_hot}");
     }
 }

@@ -213,6 +213,33 @@ fn signers_choose_the_key_each_direction_needs() {
             .message
             .contains("signature")
     );
+    // Both origins' keys were derived once and are kept.
+    assert_eq!(host_side.cached_origins(), 1);
+    let second = nkeys::KeyPair::new_service().public_key();
+    let second_signer = Signer::provider(&second, lattice().provider_key(&second, "default"));
+    let mut from_second = out.clone();
+    from_second.origin.public_key = second.clone();
+    sign_invocation(&mut from_second, b"req", &second_signer, None).unwrap();
+    assert_eq!(
+        host_side.verify_at(&from_second.view(), b"req", now_secs()),
+        Ok(())
+    );
+    assert_eq!(host_side.cached_origins(), 2);
+    // The public entry point, on the real clock: a fresh call passes, a
+    // tampered body does not.
+    let mut fresh = out.clone();
+    sign_invocation(&mut fresh, b"req", &provider, None).unwrap();
+    assert_eq!(host_side.verify(&fresh.view(), b"req"), Ok(()));
+    let mut tampered = out.clone();
+    sign_invocation(&mut tampered, b"req", &provider, None).unwrap();
+    assert!(host_side.verify(&tampered.view(), b"reQ").is_err());
+    assert!(host_side.has_mac() && !host_side.requires_mac());
+    let strict = Verifier::builder(&actor)
+        .mac(MacCheck::PerOrigin(lattice()))
+        .require_mac(true)
+        .build();
+    assert!(strict.requires_mac());
+    assert!(!Verifier::builder(&actor).build().has_mac());
 
     // Ed25519 signers still work for 0.x peers.
     let ed = Signer::ed25519(nkeys::KeyPair::from_seed(&s.cluster.seed().unwrap()).unwrap());
@@ -437,6 +464,16 @@ fn a_replay_is_refused_before_its_signature_is_checked_and_forgeries_fill_nothin
     assert!(refused(&v, &good, NOW).contains("replayed"));
     assert!(refused(&v, &forged, NOW).contains("replayed"));
     assert_eq!(v.replay_memory().0, 1);
+    // The memory of a jti lasts exactly as long as its iat passes the age
+    // check: still a replay at the last second it could pass...
+    let edge = NOW + WINDOW + SKEW_SECS;
+    assert!(refused(&v, &good, edge).contains("replayed"));
+    v.tidy_replay(edge);
+    assert_eq!(v.replay_memory().0, 1, "kept while it can pass");
+    // ...then too old, and forgotten.
+    assert!(refused(&v, &good, edge + 1).contains("too old"));
+    v.tidy_replay(edge + 1);
+    assert_eq!(v.replay_memory().0, 0, "forgotten once it cannot pass");
     // The same jti with another iat is other claims (not a replay of these).
     let again = s.signed(&s.hs256(), |c| {
         c.jti = jti.clone();
@@ -558,9 +595,12 @@ fn control_claims_bind_subject_payload_key_and_time() {
         .build();
     let t = tok(subject, b"p", &s.kp, NOW);
     assert!(err(no_mac.verify_control_at(Some(&t), subject, b"p", NOW)).contains("no MAC key"));
-    // The public signer makes tokens the verifier takes.
+    // The public signer makes tokens the verifier takes, on the real clock;
+    // the same entry point refuses a tampered payload.
     let t = sign_control(subject, b"p", &iss, &s.kp);
     assert_eq!(v.verify_control(Some(&t), subject, b"p"), Ok(()));
+    let t = sign_control(subject, b"p", &iss, &s.kp);
+    assert!(err(v.verify_control(Some(&t), subject, b"q")).contains("hash"));
 }
 
 #[test]

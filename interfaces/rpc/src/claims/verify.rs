@@ -81,7 +81,9 @@ impl VerifierBuilder {
             origin_keys: RwLock::default(),
             require_mac: self.require_mac,
             window_secs: self.window_secs,
-            replay: ReplayCache::new(self.window_secs + 2 * SKEW_SECS + 1),
+            // An `iat` passes the age check while `iat + window + skew >= now`:
+            // exactly that long, and no longer, is a `jti` worth keeping.
+            replay: ReplayCache::new(self.window_secs + SKEW_SECS),
         }
     }
 }
@@ -129,6 +131,21 @@ impl Verifier {
     /// `jti`s remembered now, and the heap bytes they take.
     pub fn replay_memory(&self) -> (usize, usize) {
         (self.replay.len(), self.replay.heap_bytes())
+    }
+
+    /// Origins whose derived keys are kept (tests).
+    #[cfg(test)]
+    pub(crate) fn cached_origins(&self) -> usize {
+        self.origin_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Forgets old `jti`s in every shard at `now` (tests).
+    #[cfg(test)]
+    pub(crate) fn tidy_replay(&self, now: u64) {
+        self.replay.tidy_all(now);
     }
 
     fn origin_key(&self, lattice: &LatticeKey, key: &str, link_name: &str) -> MacKey {
