@@ -19,6 +19,11 @@ pub struct About {
     pub description: &'static str,
     /// The link and provider config keys it accepts (from its config struct).
     pub config_keys: &'static [&'static str],
+    /// The contract it serves (set by [`crate::run_with`]).
+    pub contract_id: &'static str,
+    /// Parses values (a JSON object) as its config struct, returning the
+    /// keys it does not use: `--check`.
+    pub check: fn(&str) -> Result<Vec<String>, crate::ConfigError>,
 }
 
 /// Flags of every provider binary. With none, host data is read from stdin.
@@ -71,6 +76,15 @@ pub struct Args {
     /// JSON log lines.
     #[arg(long, env = "PROVIDER_STRUCTURED_LOGGING")]
     pub structured_logging: bool,
+    /// Print what this binary is (name, version, contract, config keys) as
+    /// one JSON object, and exit.
+    #[arg(long, exclusive = true)]
+    pub describe: bool,
+    /// Check config or link values, one JSON object read from stdin, with
+    /// this provider's parser, and exit: 0 when they parse (unused keys are
+    /// listed on stderr), 1 with the key at fault otherwise.
+    #[arg(long, exclusive = true)]
+    pub check: bool,
 }
 
 /// Why host data could not be built. Names the flag or file at fault, never
@@ -146,11 +160,45 @@ pub fn load(about: &About) -> Result<HostData, CliError> {
     }
     let matches = command(about).get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if args.describe {
+        println!("{}", describe(about));
+        std::process::exit(0);
+    }
+    if args.check {
+        let mut json = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut json);
+        match (about.check)(&json) {
+            Ok(unknown) => {
+                if !unknown.is_empty() {
+                    eprintln!(
+                        "warning: keys this provider does not use: {}",
+                        unknown.join(", ")
+                    );
+                }
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let (hd, generated) = from_args(args)?;
     if !generated.is_empty() {
         println!("{}", generated.join(" "));
     }
     Ok(hd)
+}
+
+/// `--describe`: `{"name", "version", "contract_id", "config_keys"}`.
+pub fn describe(about: &About) -> String {
+    serde_json::json!({
+        "name": about.name,
+        "version": about.version,
+        "contract_id": about.contract_id,
+        "config_keys": about.config_keys,
+    })
+    .to_string()
 }
 
 /// Builds host data from flags; returns it and `name=public_key` lines for
@@ -305,11 +353,39 @@ mod tests {
             version: "9.9.9",
             description: "keyvalue on Redis",
             config_keys: &["url", "connect_timeout_ms"],
+            contract_id: "wasmcloud:keyvalue",
+            check: crate::config::check_json::<Probe>,
         };
         let mut cmd = command(&about);
         assert_eq!(cmd.render_version().trim(), "keyvalue-redis 9.9.9");
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("keyvalue on Redis"), "{help}");
         assert!(help.contains("connect_timeout_ms"), "{help}");
+        let d: serde_json::Value = serde_json::from_str(&describe(&about)).unwrap();
+        assert_eq!(d["contract_id"], "wasmcloud:keyvalue");
+        assert_eq!(d["config_keys"][1], "connect_timeout_ms");
+        assert_eq!(d["name"], "keyvalue-redis");
+    }
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Probe {
+        url: Option<String>,
+        connect_timeout_ms: Option<u64>,
+    }
+
+    #[test]
+    fn check_names_the_key_at_fault_and_lists_unused_ones() {
+        let unknown =
+            crate::config::check_json::<Probe>(r#"{"url": "redis://x", "extra": "1"}"#).unwrap();
+        assert_eq!(unknown, vec!["extra".to_string()]);
+        let e = crate::config::check_json::<Probe>(r#"{"connect_timeout_ms": "soon"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("connect_timeout_ms"), "{e}");
+        let e = crate::config::check_json::<Probe>("[1]")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.is_empty());
     }
 }

@@ -69,6 +69,8 @@ macro_rules! run {
                 version: env!("CARGO_PKG_VERSION"),
                 description: env!("CARGO_PKG_DESCRIPTION"),
                 config_keys: &[],
+                contract_id: "",
+                check: |_| Ok(Vec::new()),
             },
         )
     };
@@ -80,13 +82,16 @@ macro_rules! run {
                 version: env!("CARGO_PKG_VERSION"),
                 description: env!("CARGO_PKG_DESCRIPTION"),
                 config_keys: $crate::config::field_names::<$config>(),
+                contract_id: "",
+                check: $crate::config::check_json::<$config>,
             },
         )
     };
 }
 
 /// Runs `provider` as [`run!`] does, with `about` for `--help` and `--version`.
-pub fn run_with<P: Provider>(provider: P, about: cli::About) -> ExitCode {
+pub fn run_with<P: Provider>(provider: P, mut about: cli::About) -> ExitCode {
+    about.contract_id = P::CONTRACT_ID;
     // One line, never a backtrace, for anything that panics outside a handler.
     std::panic::set_hook(Box::new(|info| {
         let msg = info

@@ -28,6 +28,8 @@ pub enum HostError {
         subject: String,
         /// No responders, or the timeout.
         reason: String,
+        /// Nothing was listening at all (as opposed to a slow answer).
+        no_responders: bool,
     },
     /// The provider answered and refused.
     #[error("{what} refused: {reason}")]
@@ -93,5 +95,19 @@ impl HostError {
             what,
             reason: e.to_string(),
         }
+    }
+}
+
+impl HostError {
+    /// True when a request found nothing listening on its subject (no
+    /// instance of the provider runs), as opposed to a slow or failed answer.
+    pub fn is_no_responders(&self) -> bool {
+        matches!(
+            self,
+            HostError::NoAnswer {
+                no_responders: true,
+                ..
+            }
+        )
     }
 }

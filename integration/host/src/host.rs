@@ -157,7 +157,12 @@ impl HostBuilder {
             lattice,
             host_key,
             cluster_key,
-            xkey: nkeys::XKey::new(),
+            // With a lattice key every host of the lattice seals link
+            // secrets from the same xkey, so any of them can re-send them.
+            xkey: match &self.lattice_key {
+                Some(l) => nkeys::XKey::new_from_raw(l.derive("lattice-xkey-v1:host")),
+                None => nkeys::XKey::new(),
+            },
             rpc,
             chunks,
             trusted_issuers: trusted,
@@ -276,7 +281,7 @@ impl Host {
     /// Host data for a new instance of provider `provider_key` on `link_name`
     /// (another instance of a provider keeps its key).
     pub fn host_data_for(&self, provider_key: &str, link_name: &str) -> HostData {
-        let provider_xkey = nkeys::XKey::new();
+        let provider_xkey = self.provider_xkey(provider_key, link_name);
         let (invocation_seed, invocation_mac_key) = match &self.lattice_key {
             Some(lattice) => (
                 String::new(),
@@ -327,6 +332,7 @@ impl Host {
             host_data,
             env: Vec::new(),
             ready_within: Duration::from_secs(20),
+            log: None,
         }
     }
 
@@ -348,6 +354,40 @@ impl Host {
                 .collect(),
             secrets: HashMap::new(),
         }
+    }
+
+    /// The xkey of provider `provider_key` on `link_name`: derived from the
+    /// lattice key when the host has one (every instance, on every host,
+    /// then opens the same sealed link secrets), else a fresh one.
+    fn provider_xkey(&self, provider_key: &str, link_name: &str) -> nkeys::XKey {
+        match &self.lattice_key {
+            Some(l) => nkeys::XKey::new_from_raw(l.derive(&format!(
+                "lattice-xkey-v1:provider:{provider_key}:{link_name}"
+            ))),
+            None => nkeys::XKey::new(),
+        }
+    }
+
+    /// Seals `value` for every instance of provider `provider_key` on
+    /// `link_name` (link secrets); needs a lattice key, from which their
+    /// xkey is derived.
+    pub fn seal_for_provider(
+        &self,
+        provider_key: &str,
+        link_name: &str,
+        value: &str,
+    ) -> Result<SealedBytes, HostError> {
+        if self.lattice_key.is_none() {
+            return Err(HostError::Key {
+                what: "the lattice key (needed to seal for a provider by its key)",
+            });
+        }
+        let recipient = self.provider_xkey(provider_key, link_name).public_key();
+        seal(value.as_bytes(), &self.xkey, &recipient)
+            .map(SealedBytes)
+            .map_err(|_| HostError::Key {
+                what: "the provider's xkey",
+            })
     }
 
     /// Seals `value` for the provider whose host data is `hd` (link secrets).
@@ -390,6 +430,7 @@ impl Host {
             .map_err(|e| HostError::NoAnswer {
                 what,
                 subject,
+                no_responders: e.kind() == async_nats::RequestErrorKind::NoResponders,
                 reason: match e.kind() {
                     async_nats::RequestErrorKind::NoResponders => {
                         "no provider is listening (no responders)".into()
@@ -479,6 +520,7 @@ impl Host {
             .map_err(|e| HostError::NoAnswer {
                 what: "control message",
                 subject,
+                no_responders: e.kind() == async_nats::RequestErrorKind::NoResponders,
                 reason: e.to_string(),
             })
     }
@@ -579,6 +621,7 @@ impl Host {
         Err(HostError::NoAnswer {
             what: "health",
             subject: provider.control_subject(&self.lattice, suffix::HEALTH),
+            no_responders: false,
             reason: if instance.is_empty() {
                 format!("no instance answered within {timeout:?}")
             } else {
@@ -648,6 +691,7 @@ pub struct Launch<'h> {
     host_data: HostData,
     env: Vec<(String, String)>,
     ready_within: Duration,
+    log: Option<PathBuf>,
 }
 
 impl Launch<'_> {
@@ -663,10 +707,25 @@ impl Launch<'_> {
         self
     }
 
+    /// Appends the process's stdout and stderr to `path` instead of keeping
+    /// them in memory, runs it in a process group of its own (a terminal's
+    /// Ctrl-C reaches the host, which drains it), and leaves it running when
+    /// the handle is dropped: a supervisor that exits without draining can
+    /// be restarted and adopt it.
+    pub fn log_to(mut self, path: &Path) -> Self {
+        self.log = Some(path.to_path_buf());
+        self
+    }
+
     async fn run(self) -> Result<ProviderProcess, HostError> {
         let pref = ProviderRef::new(&self.host_data.provider_key, &self.host_data.link_name, "");
         let instance = self.host_data.instance_id.clone();
-        let mut proc = ProviderProcess::spawn(&self.binary, self.host_data, &self.env).await?;
+        let mut proc = match &self.log {
+            Some(log) => {
+                ProviderProcess::spawn_logged(&self.binary, self.host_data, &self.env, log).await?
+            }
+            None => ProviderProcess::spawn(&self.binary, self.host_data, &self.env).await?,
+        };
         let deadline = Instant::now() + self.ready_within;
         loop {
             if let Some(status) = proc.try_status() {

@@ -23,6 +23,31 @@ pub struct ProviderProcess {
     readers: Vec<tokio::task::JoinHandle<()>>,
     /// Its host data.
     pub host_data: HostData,
+    /// The file its output goes to, when launched with one.
+    log: Option<PathBuf>,
+}
+
+/// The last `max` bytes of `path`, from the first whole line.
+fn tail_of(path: &Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(max);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    if start > 0 {
+        text.split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or(text)
+    } else {
+        text
+    }
 }
 
 impl ProviderProcess {
@@ -107,6 +132,65 @@ impl ProviderProcess {
             output,
             readers,
             host_data: HostData::default(),
+            log: None,
+        })
+    }
+
+    /// Spawns `binary` with `host_data` as [`ProviderProcess::spawn`] does,
+    /// but appends its stdout and stderr to `log`, puts it in a process
+    /// group of its own and leaves it running when the handle is dropped.
+    pub async fn spawn_logged(
+        binary: &Path,
+        host_data: HostData,
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Result<Self, HostError> {
+        let spawn_err = |reason: String| HostError::Spawn {
+            binary: binary.to_path_buf(),
+            reason,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| spawn_err(format!("cannot open its log {}: {e}", log.display())))?;
+        let err_file = file
+            .try_clone()
+            .map_err(|e| spawn_err(format!("cannot open its log {}: {e}", log.display())))?;
+        let mut cmd = Command::new(binary);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err_file))
+            .process_group(0)
+            .kill_on_drop(false);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| spawn_err(e.to_string()))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| spawn_err("no stdin".into()))?;
+        let line = host_data.encode();
+        if let Err(e) = async {
+            stdin.write_all(line.as_bytes()).await?;
+            stdin.write_all(b"\r\n").await
+        }
+        .await
+        {
+            tracing::debug!(error = %e, "provider closed stdin before reading host data");
+        }
+        drop(stdin);
+        Ok(Self {
+            child,
+            binary: binary.to_path_buf(),
+            output: Arc::new(Mutex::new(String::new())),
+            readers: Vec::new(),
+            host_data,
+            log: Some(log.to_path_buf()),
         })
     }
 
@@ -115,12 +199,22 @@ impl ProviderProcess {
         &self.binary
     }
 
-    /// What the process wrote to stdout and stderr so far (the last 256 KiB).
+    /// What the process wrote to stdout and stderr so far (up to the last
+    /// 256 KiB); for a process that writes to a log file, that file's last
+    /// 16 KiB.
     pub fn output(&self) -> String {
+        if let Some(log) = &self.log {
+            return tail_of(log, 16 * 1024);
+        }
         self.output
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Sends SIGKILL without waiting (the exit shows in [`ProviderProcess::try_status`]).
+    pub fn start_kill(&mut self) {
+        let _ = self.child.start_kill();
     }
 
     /// The exit status, if it has exited.

@@ -202,6 +202,13 @@ pub fn from_json<T: DeserializeOwned>(what: &str, json: &str) -> Result<Parsed<T
     from_map(&json_to_map(&obj))
 }
 
+/// Checks values (a JSON object, as [`from_json`] reads it) against `T`
+/// without building anything: what `PROVIDER --check` runs. Returns the
+/// keys `T` does not use.
+pub fn check_json<T: DeserializeOwned>(json: &str) -> Result<Vec<String>, ConfigError> {
+    from_json::<T>("the values", json).map(|p| p.unknown_keys)
+}
+
 /// Flattens a JSON object into a string map as [`from_json`] does.
 pub fn json_to_map(obj: &serde_json::Map<String, serde_json::Value>) -> HashMap<String, String> {
     obj.iter()

@@ -85,6 +85,16 @@ impl LatticeKey {
         bytes.copy_from_slice(tag.as_ref());
         MacKey::from_bytes(bytes)
     }
+
+    /// 32 bytes for another purpose, named by `label`:
+    /// HMAC-SHA256(lattice key, `label`). Labels must not start with
+    /// `lattice-rpc-hs256-v1:` (that is [`LatticeKey::provider_key`]'s).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let tag = hmac::sign(&self.inner.key, label.as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(tag.as_ref());
+        bytes
+    }
 }
 
 impl std::fmt::Debug for LatticeKey {
