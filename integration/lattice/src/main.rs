@@ -1,318 +1,220 @@
 //! `lattice`: the operator's command line for a lattice of providers.
 //!
-//! - `lattice demo` launches the SDK's example provider as a host would,
-//!   links an actor to it, calls it over signed lattice RPC and prints every step.
-//! - `lattice check {keyvalue,messaging,httpserver,secrets} …` runs a contract
-//!   suite against any provider: one this command launches (`--launch
-//!   BINARY`), or one already on a lattice (`--lattice`, `--provider-key`, and
-//!   `--cluster-seed` of an issuer it trusts).
+//! `lattice keys init` makes the lattice's secrets; `lattice up MANIFEST`
+//! runs a host in the foreground (launch, link, supervise, drain); every
+//! other command works from any machine through the lattice's shared state
+//! in NATS: `link`, `call`, `ps`, `health`, `stop`, `replace`, `logs`
+//! (this machine's), `check` (contract suites), `completions`.
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+mod call;
+mod check;
+mod cmd;
+mod hostctl;
+mod keys;
+mod links;
+mod local;
+mod manifest;
+mod out;
+mod provider_bin;
+mod state;
+mod up;
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
-use lattice_conformance::Suite as _;
-use lattice_conformance::httpserver::HttpSuite;
-use lattice_conformance::keyvalue::KvSuite;
-use lattice_conformance::messaging::MessagingSuite;
-use lattice_conformance::secrets::SecretsSuite;
-use lattice_fixtures::VaultFixture;
-use lattice_host::{Host, ProviderRef, new_actor};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "Operate and check lattice capability providers")]
+#[command(
+    name = "lattice",
+    version,
+    about = "Run, link, call, inspect and replace capability providers",
+    after_help = call::EXIT_CODES
+)]
 struct Cli {
-    /// NATS server of the lattice.
-    #[arg(
-        long,
-        env = "LATTICE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        global = true
-    )]
-    nats_url: String,
+    /// NATS of the lattice (default: the manifest's for `up`, else nats://127.0.0.1:4222).
+    #[arg(long, env = "LATTICE_NATS_URL", global = true)]
+    nats_url: Option<String>,
+    /// The lattice prefix (commands other than `up`, which reads its manifest).
+    #[arg(long, env = "LATTICE_PREFIX", default_value = "default", global = true)]
+    lattice: String,
+    /// The keys file (default: LATTICE_KEYS, else ~/.config/lattice/keys.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    keys: Option<PathBuf>,
+    /// This machine's state directory (default: LATTICE_STATE_DIR, else
+    /// ~/.local/state/lattice).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// One JSON object per line instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Show error causes in full, and backtraces when RUST_BACKTRACE is set.
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Launch the example provider, link an actor, call it, shut it down.
-    Demo,
+    /// The lattice's keys file.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Run a host in the foreground: launch the manifest's providers, apply
+    /// its links, restart what fails, drain on Ctrl-C or SIGTERM.
+    Up {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+    },
+    /// Links between actors and providers.
+    Link {
+        #[command(subcommand)]
+        cmd: LinkCmd,
+    },
+    /// Call an operation of a provider as a linked actor.
+    Call {
+        /// The provider's name (as its manifest names it).
+        provider: String,
+        /// The operation, such as `KeyValue.Get`.
+        operation: String,
+        /// The argument as JSON (default: null).
+        arg: Option<String>,
+        /// The calling actor (default: the one actor linked to the provider).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Send this file's bytes as the argument, unencoded (operations this
+        /// command does not know).
+        #[arg(long, value_name = "FILE", conflicts_with = "arg")]
+        raw: Option<PathBuf>,
+        /// How long to wait for the answer, milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
+    /// Provider instances on the lattice: host, pid, uptime, health, calls in flight.
+    Ps,
+    /// Health of every provider (exit 1 when one is unhealthy or silent).
+    Health,
+    /// Stop every instance of a provider (its host does not restart them).
+    Stop {
+        /// The provider's name.
+        provider: String,
+        /// How long in-flight calls may drain, milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        drain_ms: u64,
+    },
+    /// Replace a provider's instances: start new ones, wait until healthy,
+    /// drain the old ones. No call fails.
+    Replace {
+        /// The provider's name.
+        provider: String,
+        /// The binary the new instances run (a path on the host's machine;
+        /// default: the current one).
+        #[arg(long)]
+        binary: Option<String>,
+        /// How long the old instances may drain, milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        drain_ms: u64,
+    },
+    /// A provider's log on this machine.
+    Logs {
+        /// The provider's name.
+        provider: String,
+        /// Keep printing what it writes.
+        #[arg(long, short)]
+        follow: bool,
+        /// Lines to show from the end.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+    },
     /// Run a contract suite against a provider.
     Check {
         #[command(subcommand)]
-        suite: Suite,
+        suite: check::Suite,
+    },
+    /// Launch the SDK's example provider, link an actor, call it, shut it down.
+    Demo,
+    /// Shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
 #[derive(Subcommand)]
-enum Suite {
-    /// The wasmcloud:keyvalue suite (legacy and wasi:keyvalue operations).
-    Keyvalue {
-        #[command(flatten)]
-        target: Box<TargetArgs>,
-        /// Capabilities the provider does not have (comma list of ttl, cas,
-        /// collections, buckets): they must be refused, not faked.
-        #[arg(long, value_delimiter = ',')]
-        without: Vec<String>,
-    },
-    /// The wasmcloud:messaging suite (plain NATS peers on the application NATS).
-    Messaging {
-        #[command(flatten)]
-        target: Box<TargetArgs>,
-        /// NATS the plain peers use: the one the provider's links talk to
-        /// (default: the lattice NATS).
+enum KeysCmd {
+    /// Make a new keys file (cluster seed and lattice key), mode 0600.
+    Init {
+        /// Replace an existing keys file.
         #[arg(long)]
-        app_nats_url: Option<String>,
-    },
-    /// The wasmcloud:httpserver suite (plain HTTP/1.1 to 127.0.0.1).
-    Httpserver {
-        #[command(flatten)]
-        target: Box<TargetArgs>,
-    },
-    /// The wasmcloud:secrets suite (seeds secrets in a Vault KV v2 mount).
-    Secrets {
-        #[command(flatten)]
-        target: Box<TargetArgs>,
-        /// Vault address the suite writes secrets to (`127.0.0.1:8200`).
-        #[arg(long)]
-        vault_addr: String,
-        /// A Vault token allowed to write under the mount.
-        #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
-        vault_token: String,
-        /// The KV v2 mount.
-        #[arg(long, default_value = "secret")]
-        vault_mount: String,
+        force: bool,
     },
 }
 
-#[derive(Args)]
-struct TargetArgs {
-    /// Launch this provider binary on a fresh lattice.
-    #[arg(long, conflicts_with_all = ["provider_key", "lattice"])]
-    launch: Option<PathBuf>,
-    /// Provider-wide config for a launched provider (JSON text).
-    #[arg(long, requires = "launch")]
-    config_json: Option<String>,
-    /// Lattice of a running provider.
-    #[arg(long, requires = "provider_key")]
-    lattice: Option<String>,
-    /// Public key of a running provider.
-    #[arg(long, requires = "lattice")]
-    provider_key: Option<String>,
-    /// Seed of a cluster key the running provider trusts (it signs the calls).
-    #[arg(long, env = "LATTICE_CLUSTER_SEED", hide_env_values = true)]
-    cluster_seed: Option<String>,
-    /// Link name.
-    #[arg(long, default_value = "default")]
-    link_name: String,
-    /// Link value for the suite's actor (repeatable).
-    #[arg(long = "link", value_name = "KEY=VALUE")]
-    link_values: Vec<String>,
-    /// Only cases whose name contains this.
-    #[arg(long)]
-    filter: Option<String>,
-    /// Label in the report (`keyvalue/<label>/case`).
-    #[arg(long, default_value = "provider")]
-    label: String,
+#[derive(Subcommand)]
+enum LinkCmd {
+    /// Link an actor to a provider (recorded in the lattice state, applied at once).
+    Put {
+        /// The provider's name.
+        provider: String,
+        /// The actor's public key (M…).
+        actor: String,
+        /// A link value (repeatable).
+        #[arg(value_name = "KEY=VALUE")]
+        values: Vec<String>,
+        /// A secret link value, sealed to the provider: KEY=env:VAR or
+        /// KEY=file:PATH (repeatable; the value never appears on the command line).
+        #[arg(long = "secret", value_name = "KEY=SOURCE")]
+        secrets: Vec<String>,
+    },
+    /// Remove a link.
+    Del {
+        /// The provider's name.
+        provider: String,
+        /// The actor's public key.
+        actor: String,
+    },
+    /// List links.
+    Ls {
+        /// Only this provider's.
+        provider: Option<String>,
+    },
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Demo => demo(&cli.nats_url).await,
-        Command::Check { suite } => check(&cli.nats_url, suite).await,
-    }
-}
-
-/// A provider under test: launched here, or already on a lattice.
-struct UnderTest {
-    host: Arc<Host>,
-    pref: ProviderRef,
-    values: Vec<(String, String)>,
-    _proc: Option<lattice_host::ProviderProcess>,
-}
-
-impl UnderTest {
-    async fn connect(nats_url: &str, t: &TargetArgs, contract: &str) -> Result<Self> {
-        let values: Vec<(String, String)> = t
-            .link_values
-            .iter()
-            .map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .with_context(|| format!("--link wants KEY=VALUE, got {kv:?}"))
-            })
-            .collect::<Result<_>>()?;
-        match (&t.launch, &t.lattice, &t.provider_key) {
-            (Some(bin), _, _) => {
-                let host = Host::builder().nats_url(nats_url).connect().await?;
-                let mut hd = host.host_data(&t.link_name);
-                hd.config_json = t.config_json.clone();
-                let pref = ProviderRef::new(&hd.provider_key, &t.link_name, contract);
-                let proc = host.launch(bin, hd).await?;
-                Ok(Self {
-                    host: Arc::new(host),
-                    pref,
-                    values,
-                    _proc: Some(proc),
-                })
-            }
-            (None, Some(lattice), Some(key)) => {
-                let seed = t
-                    .cluster_seed
-                    .as_deref()
-                    .context("--cluster-seed (or LATTICE_CLUSTER_SEED) is needed to sign calls")?;
-                let kp = nkeys::KeyPair::from_seed(seed)
-                    .context("--cluster-seed is not a valid seed")?;
-                let host = Host::builder()
-                    .nats_url(nats_url)
-                    .lattice(lattice)
-                    .cluster_key(kp)
-                    .connect()
-                    .await?;
-                let pref = ProviderRef::new(key, &t.link_name, contract);
-                Ok(Self {
-                    host: Arc::new(host),
-                    pref,
-                    values,
-                    _proc: None,
-                })
-            }
-            _ => bail!("give --launch BINARY, or --lattice and --provider-key"),
+    let verbose = cli.verbose;
+    // One line for people, never a backtrace, unless --verbose.
+    std::panic::set_hook(Box::new(move |info| {
+        if verbose {
+            eprintln!("{info}\n{}", std::backtrace::Backtrace::capture());
+        } else {
+            eprintln!("error: internal failure: {info}");
         }
-    }
-
-    fn values(&self) -> Vec<(&str, &str)> {
-        self.values
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    }
-}
-
-fn finish(report: lattice_conformance::Report) -> Result<()> {
-    println!("{report}");
-    if !report.passed() {
-        // An error, not process::exit: the launched provider is dropped (killed) first.
-        bail!("{} case(s) failed", report.failures().len());
-    }
-    Ok(())
-}
-
-async fn check(nats_url: &str, suite: Suite) -> Result<()> {
-    match suite {
-        Suite::Keyvalue { target, without } => check_keyvalue(nats_url, *target, &without).await,
-        Suite::Messaging {
-            target,
-            app_nats_url,
-        } => {
-            let u = UnderTest::connect(nats_url, &target, messaging_interface::CONTRACT_ID).await?;
-            let app = app_nats_url.unwrap_or_else(|| nats_url.to_string());
-            let s = MessagingSuite::link(u.host.clone(), &u.pref, &app, &u.values()).await?;
-            finish(s.run(&target.label, target.filter.as_deref()).await)
-        }
-        Suite::Httpserver { target } => {
-            let u =
-                UnderTest::connect(nats_url, &target, httpserver_interface::CONTRACT_ID).await?;
-            let s = HttpSuite::new(u.host.clone(), &u.pref, &u.values());
-            let report = s.run(&target.label, target.filter.as_deref()).await;
-            u.host.delete_chunk_bucket().await?;
-            finish(report)
-        }
-        Suite::Secrets {
-            target,
-            vault_addr,
-            vault_token,
-            vault_mount,
-        } => {
-            let u = UnderTest::connect(nats_url, &target, secrets_interface::CONTRACT_ID).await?;
-            let vault = VaultFixture {
-                addr: vault_addr,
-                token: vault_token,
-                mount: vault_mount,
-            };
-            let s = SecretsSuite::new(u.host.clone(), &u.pref, vault, &u.values());
-            finish(s.run(&target.label, target.filter.as_deref()).await)
-        }
-    }
-}
-
-async fn check_keyvalue(nats_url: &str, t: TargetArgs, without: &[String]) -> Result<()> {
-    let mut caps = keyvalue_interface::Capabilities::ALL;
-    for w in without {
-        match w.as_str() {
-            "ttl" => caps.ttl = false,
-            "cas" => caps.cas = false,
-            "collections" => caps.collections = false,
-            "buckets" => caps.buckets = false,
-            other => bail!("unknown capability {other:?} (ttl, cas, collections, buckets)"),
-        }
-    }
-    let u = UnderTest::connect(nats_url, &t, keyvalue_interface::CONTRACT_ID).await?;
-    let suite = KvSuite::link(&u.host, &u.pref, &u.values(), caps).await?;
-    let report = suite.run(&t.label, t.filter.as_deref()).await;
-    suite.cleanup().await?;
-    u.host.delete_chunk_bucket().await?;
-    finish(report)
-}
-
-async fn demo(nats_url: &str) -> Result<()> {
-    let host = Host::builder().nats_url(nats_url).connect().await?;
-    println!("lattice   {} on {nats_url}", host.lattice());
-    let hd = host.host_data("default");
-    let echo = ProviderRef::new(&hd.provider_key, "default", "example:echo");
-    let mut proc = host.launch(&lattice_fixtures::example("echo")?, hd).await?;
-    println!(
-        "launched  echo provider {} (pid {})",
-        echo.key,
-        proc.pid().unwrap_or(0)
-    );
-    let health = host.health(&echo).await?;
-    println!("health    healthy={}", health.healthy);
-
-    let actor = new_actor();
-    host.link_actor(&echo, &actor, &[("prefix", "echo: ")])
-        .await?;
-    println!("linked    actor {actor}");
-
-    let started = Instant::now();
-    let out = host
-        .call(&echo, &actor, "Echo.Echo", b"hello, lattice".to_vec())
-        .await?;
-    println!(
-        "called    Echo.Echo -> {:?} in {:?}",
-        String::from_utf8_lossy(&out),
-        started.elapsed()
-    );
-
-    let stranger = new_actor();
-    match host
-        .call(&echo, &stranger, "Echo.Echo", b"hi".to_vec())
-        .await
+    }));
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
     {
-        Err(e) => println!("unlinked  {stranger} -> {e}"),
-        Ok(_) => bail!("an unlinked actor was served"),
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(cmd::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if verbose {
+                eprintln!("error: {e:?}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
     }
-
-    let big = vec![b'x'; 4 * 1024 * 1024];
-    let started = Instant::now();
-    let out = host.call(&echo, &actor, "Echo.Echo", big).await?;
-    println!(
-        "chunked   4 MiB body echoed ({} bytes back) in {:?}",
-        out.len(),
-        started.elapsed()
-    );
-
-    host.shutdown(&echo, None, Some(2000)).await?;
-    let status = proc.wait(std::time::Duration::from_secs(10)).await?;
-    println!("shutdown  provider exited with {status}");
-    host.delete_chunk_bucket().await?;
-    Ok(())
 }
