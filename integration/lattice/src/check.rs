@@ -188,12 +188,27 @@ pub async fn check(nats_url: &str, suite: Suite) -> Result<()> {
             vault_token,
             vault_mount,
         } => {
-            let u = UnderTest::connect(nats_url, &target, secrets_interface::CONTRACT_ID).await?;
+            let mut u =
+                UnderTest::connect(nats_url, &target, secrets_interface::CONTRACT_ID).await?;
             let vault = VaultFixture {
                 addr: vault_addr,
                 token: vault_token,
                 mount: vault_mount,
             };
+            // The provider reads from the Vault the suite writes to, unless
+            // --link says otherwise.
+            let given = |k: &str| u.values.iter().any(|(key, _)| key.eq_ignore_ascii_case(k));
+            let mut defaults = Vec::new();
+            if !given("addr") {
+                defaults.push(("addr".to_string(), vault.url()));
+            }
+            if !given("token") {
+                defaults.push(("token".to_string(), vault.token.clone()));
+            }
+            if !given("mount") {
+                defaults.push(("mount".to_string(), vault.mount.clone()));
+            }
+            u.values.extend(defaults);
             let s = SecretsSuite::new(u.host.clone(), &u.pref, vault, &u.values());
             finish(s.run(&target.label, target.filter.as_deref()).await)
         }

@@ -286,29 +286,6 @@ impl Ctx {
         out: Out,
     ) -> Result<u8> {
         let p = self.provider(provider).await?;
-        let actor = match actor {
-            Some(a) => a.to_string(),
-            None => {
-                let linked: Vec<String> = self
-                    .state
-                    .links_of(&p.provider_key, &p.link_name)
-                    .await?
-                    .into_iter()
-                    .map(|l| l.actor_id)
-                    .collect();
-                match linked.as_slice() {
-                    [one] => one.clone(),
-                    [] => bail!(
-                        "no actor is linked to {provider}: link one (lattice link put {provider} ACTOR) or pass --actor"
-                    ),
-                    many => bail!(
-                        "{} actors are linked to {provider}; pick one with --actor: {}",
-                        many.len(),
-                        many.join(", ")
-                    ),
-                }
-            }
-        };
         let reply_key = SealingKey::generate();
         let secrets_get = operation == secrets_interface::ops::GET;
         let msg = match raw {
@@ -330,6 +307,29 @@ impl Ctx {
                             "{operation} is not an operation this command knows how to encode; pass its MessagePack argument with --raw FILE"
                         ),
                     }
+                }
+            }
+        };
+        let actor = match actor {
+            Some(a) => a.to_string(),
+            None => {
+                let linked: Vec<String> = self
+                    .state
+                    .links_of(&p.provider_key, &p.link_name)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.actor_id)
+                    .collect();
+                match linked.as_slice() {
+                    [one] => one.clone(),
+                    [] => bail!(
+                        "no actor is linked to {provider}: link one (lattice link put {provider} ACTOR) or pass --actor"
+                    ),
+                    many => bail!(
+                        "{} actors are linked to {provider}; pick one with --actor: {}",
+                        many.len(),
+                        many.join(", ")
+                    ),
                 }
             }
         };
