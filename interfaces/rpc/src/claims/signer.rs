@@ -109,6 +109,21 @@ impl Signer {
         }
     }
 
+    /// Provider keys a host has derived and kept (tests).
+    #[cfg(test)]
+    pub(crate) fn cached_keys(&self) -> usize {
+        match &self.kind {
+            Kind::Host { keys, .. } => keys
+                .keys
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .map(HashMap::len)
+                .sum(),
+            _ => 0,
+        }
+    }
+
     /// Which key signs a call to `target`.
     fn choose(&self, target: EntityRef<'_>) -> Chosen<'_> {
         match &self.kind {

@@ -3,6 +3,9 @@
 //! control claims of section 6b. Times are fixed (`verify_at`), so no test
 //! depends on the clock.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::signer::control_token;
 use super::verify::SKEW_SECS;
 use super::*;
@@ -628,4 +631,139 @@ fn fresh_ids_are_unique_and_shaped() {
     assert_eq!(parse_hex32(&"aB".repeat(32)), Some([0xab; 32]));
     assert_eq!(parse_hex32(&"a".repeat(63)), None);
     assert_eq!(parse_hex32(&"g".repeat(64)), None);
+    // One bad digit anywhere, high or low nibble, and the digits just past
+    // '9' and 'f' in ASCII, are refused.
+    for bad in [":", "g", "G", "/", "@", "`"] {
+        for at in [0, 1, 62, 63] {
+            let mut h = "0".repeat(64);
+            h.replace_range(at..at + 1, bad);
+            assert_eq!(parse_hex32(&h), None, "{h}");
+        }
+    }
+    // The invocation id is this process's prefix (as in the jti) and a
+    // counter that only grows.
+    let (jti, id1, id2) = (fresh_jti(), fresh_invocation_id(), fresh_invocation_id());
+    let p: Vec<&str> = id1.split('-').collect();
+    assert_eq!(p[0], &jti[0..8]);
+    assert_eq!(p[1], &jti[8..12]);
+    assert_eq!(&p[2][1..], &jti[13..16]);
+    let counter = |id: &str| u64::from_str_radix(&id[24..], 16).unwrap();
+    assert!(counter(&id2) > counter(&id1), "{id1} then {id2}");
+    let jti2 = fresh_jti();
+    assert_eq!(jti2[..16], jti[..16]);
+    assert!(u64::from_str_radix(&jti2[16..], 16).unwrap() > counter(&id2));
+    // The clock is the real one.
+    assert!(now_secs() > 1_700_000_000);
+}
+
+#[test]
+fn urls_keep_link_name_colons_and_lowercase_any_script() {
+    let s = setup();
+    let v = s.verifier();
+    let mut url = String::new();
+    let e = WasmCloudEntity::provider("VX", "Zone:Café É", "acme:Key Value");
+    push_url(&mut url, e.as_ref(), Some("Op"));
+    // ':' becomes '/' in the contract id only; ' ' is '_'; every script lowercased.
+    assert_eq!(url, "wasmbus://acme/key_value/zone:café_é/VX/Op");
+    assert!(url_is(&url, e.as_ref(), Some("Op")));
+    assert!(!url_is(
+        "wasmbus://acme/key_value/zone:cafÉ_é/VX/Op",
+        e.as_ref(),
+        Some("Op")
+    ));
+    assert!(!url_is(
+        "wasmbus://acme/key_value/zone/café_é/VX/Op",
+        e.as_ref(),
+        Some("Op")
+    ));
+    // And such a target verifies end to end.
+    let mut inv = s.invocation();
+    inv.target.link_name = "Zone:Café É".into();
+    let c = s.claims(&inv, NOW);
+    inv.encoded_claims = encode_jwt(&c, &s.hs256()).unwrap();
+    let v2 = Verifier::builder(&s.provider)
+        .issuers(&[s.cluster.public_key()])
+        .mac(MacCheck::Own(s.kp.clone()))
+        .build();
+    assert_eq!(refused(&v2, &inv, NOW), "accepted");
+    let _ = v;
+}
+
+#[test]
+fn long_claims_and_other_header_spellings_verify() {
+    let s = setup();
+    let v = s.verifier();
+    // Claims far longer than the verifier's stack buffer.
+    let mut inv = s.invocation();
+    inv.operation = format!("KeyValue.{}", "G".repeat(2000));
+    let c = s.claims(&inv, NOW);
+    inv.encoded_claims = encode_jwt(&c, &s.hs256()).unwrap();
+    assert!(inv.encoded_claims.len() > 3000);
+    assert_eq!(refused(&v, &inv, NOW), "accepted");
+    // An Ed25519 header with its fields in another order (another peer's
+    // encoder) is read, not refused.
+    let inv = s.signed(&s.ed25519(), |_| {});
+    let (_, rest) = inv.encoded_claims.split_once('.').unwrap();
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"Ed25519","typ":"JWT"}"#);
+    let kp = nkeys::KeyPair::from_seed(&s.cluster.seed().unwrap()).unwrap();
+    let claims_b64 = rest.split_once('.').unwrap().0;
+    let signed = format!("{header}.{claims_b64}");
+    let sig = URL_SAFE_NO_PAD.encode(kp.sign(signed.as_bytes()).unwrap());
+    let mut respelled = inv.clone();
+    respelled.encoded_claims = format!("{signed}.{sig}");
+    assert_eq!(refused(&v, &respelled, NOW), "accepted");
+}
+
+#[test]
+fn json_strings_escape_exactly_what_json_requires() {
+    let mut out = String::new();
+    json::push_str(&mut out, "a b");
+    assert_eq!(out, r#""a b""#);
+    out.clear();
+    json::push_str(&mut out, "a b\u{1}\u{1f}\u{7f}\"q\\");
+    assert_eq!(out, "\"a b\\u0001\\u001f\\u007f\\\"q\\\\\"");
+}
+
+#[test]
+fn keys_round_trip_derive_apart_and_never_print() {
+    let l = lattice();
+    assert_eq!(
+        LatticeKey::from_base64url(&l.to_base64url())
+            .unwrap()
+            .to_base64url(),
+        l.to_base64url()
+    );
+    assert_eq!(l.to_base64url().len(), 43);
+    let a = l.derive("lattice-xkey-v1:host");
+    let b = l.derive("lattice-host-ctl-v1:N");
+    assert_ne!(a, b);
+    assert_ne!(a, [0; 32]);
+    assert_ne!(&a, l.provider_key("V", "default").bytes());
+    assert_eq!(a, l.derive("lattice-xkey-v1:host"));
+    let k = l.provider_key("V", "default");
+    assert!(!format!("{k:?}").contains(&k.to_base64url()));
+    assert!(format!("{k:?}").contains("redacted"));
+    assert!(format!("{l:?}").contains("redacted"));
+    // A host derives each provider's key once and keeps it.
+    let host = Signer::host(nkeys::KeyPair::new_cluster(), lattice());
+    for (p, link) in [
+        ("VA", "default"),
+        ("VB", "default"),
+        ("VA", "other"),
+        ("VA", "default"),
+    ] {
+        let mut inv = Invocation {
+            origin: WasmCloudEntity::actor("MA"),
+            target: WasmCloudEntity::provider(p, link, "c"),
+            operation: "O.p".into(),
+            id: fresh_invocation_id(),
+            ..Invocation::default()
+        };
+        sign_invocation(&mut inv, b"", &host, None).unwrap();
+    }
+    assert_eq!(host.cached_keys(), 3);
+    // Who a signing key signs as.
+    let s = setup();
+    assert_eq!(s.hs256().issuer(), s.cluster.public_key());
+    assert_eq!(s.ed25519().issuer(), s.cluster.public_key());
 }
