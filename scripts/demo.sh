@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh
-cargo build --quiet -p provider-sdk --example echo -p integration --bin lattice
+cargo build --quiet -p provider-sdk --example echo -p lattice --bin lattice
 exec target/debug/lattice demo "$@"

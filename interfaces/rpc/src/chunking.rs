@@ -46,11 +46,6 @@ impl ChunkStore {
         }
     }
 
-    /// The bucket name.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     async fn store(&self) -> Result<&ObjectStore, RpcError> {
         self.store
             .get_or_try_init(|| async {

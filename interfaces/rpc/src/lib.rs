@@ -1,7 +1,7 @@
 //! The lattice RPC contract, as one crate both sides use.
 //!
-//! Providers (through `provider-sdk`) and hosts (`lattice-host`, the CLI, the
-//! component host) speak the same wire: this crate holds it once.
+//! Providers (through `provider-sdk`) and hosts (`lattice-host`, the
+//! `lattice` CLI) speak the same wire: this crate holds it once.
 //!
 //! - [`wire`] and [`control`]: the envelopes and control messages, byte-for-byte
 //!   those of wasmbus 0.x (protocol 0), with documented extensions;

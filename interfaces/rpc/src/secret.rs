@@ -250,15 +250,19 @@ impl SealingKey {
 /// key name or a URL carrying a password.
 pub fn looks_secret(key: &str, value: &str) -> bool {
     let k = key.to_ascii_lowercase();
+    // A key naming a file or path (`priv_key_file`, `creds_path`) holds
+    // where a secret is, not the secret.
+    let names_a_place = k.ends_with("_file") || k.ends_with("_path") || k.ends_with("file");
     let secret_name = [
         "password", "passwd", "token", "secret", "seed", "jwt", "priv",
     ]
     .iter()
     .any(|s| k.contains(s));
-    secret_name && !value.is_empty() || url_has_password(value)
+    secret_name && !names_a_place && !value.is_empty() || url_has_password(value)
 }
 
-/// True when `value` is a URL with a password (`scheme://user:pass@host`).
+/// True when `value` is a URL with userinfo (`scheme://user:pass@host`, and
+/// also `scheme://token@host`, where the user part alone is the credential).
 pub fn url_has_password(value: &str) -> bool {
     let Some((_, rest)) = value.split_once("://") else {
         return false;
@@ -361,6 +365,11 @@ mod tests {
         assert!(url_has_password("redis://:pw@127.0.0.1:6379/0"));
         assert!(!url_has_password("redis://127.0.0.1:6379/0"));
         assert!(looks_secret("client_seed", "SU..."));
+        assert!(looks_secret("password", "pw"));
+        assert!(!looks_secret("priv_key_file", "/etc/tls/key.pem"));
+        assert!(!looks_secret("credsfile", "/etc/nats.creds"));
+        assert!(!looks_secret("token", ""));
+        assert!(url_has_password("https://tok@host/"));
         assert!(!looks_secret("subscription", "a.b"));
         assert_eq!(
             redact_url("redis://u:pw@h:1/0?x=1"),

@@ -5,11 +5,6 @@ use crate::view::EntityRef;
 /// Queue group every provider instance joins on its RPC subject.
 pub const RPC_QUEUE_GROUP: &str = "rpc";
 
-/// `wasmbus.rpc.{lattice}`.
-pub fn prefix(lattice: &str) -> String {
-    format!("wasmbus.rpc.{lattice}")
-}
-
 /// Invocations to a provider: `wasmbus.rpc.{lattice}.{key}.{link_name}`.
 pub fn provider_rpc(lattice: &str, provider_key: &str, link_name: &str) -> String {
     format!("wasmbus.rpc.{lattice}.{provider_key}.{link_name}")

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::de::value::{Error as DeError, MapDeserializer};
 
 use lattice_rpc::codec::strip_quoted;
-pub use lattice_rpc::secret::{looks_secret, redact_url, url_has_password};
+pub use lattice_rpc::secret::{looks_secret, redact_url};
 pub use readme::{check_readme, field_names, readme_keys};
 use value::{MARK, StrValue};
 

@@ -103,8 +103,10 @@ pub struct Settings {
     pub buckets: Buckets,
 }
 
-/// Longest prefix plus bucket name: the interface allows 64-character
-/// bucket names, and a stream name stays well under NATS's 255.
+/// Longest `bucket_prefix`. A KV bucket name is the prefix and at most
+/// [`crate::bucket_names::MAX_NAME_LEN`] more characters (longer names are
+/// hashed), so a stream name (`KV_` and the bucket) stays well under NATS's
+/// 255.
 const MAX_PREFIX_LEN: usize = 64;
 
 fn bucket_chars_ok(s: &str) -> bool {

@@ -1,7 +1,8 @@
 //! [`KeyValueStore`] on NATS JetStream KV: one link's view of its buckets.
 //!
-//! Interface bucket `x` is KV bucket `{bucket_prefix}x`, the empty bucket
-//! `{bucket_prefix}{default_bucket}`; keys are encoded by [`crate::keys`].
+//! Interface bucket `x` is KV bucket `{bucket_prefix}b_{x escaped}` (see
+//! [`crate::bucket_names`]), the empty bucket `{bucket_prefix}{default_bucket}`;
+//! keys are encoded by [`crate::keys`].
 //! A bucket is created by the first write that needs it (history 1, the
 //! link's replicas and storage); reads of a missing bucket find nothing and
 //! create nothing. Only JetStream features of NATS 2.9 are used.

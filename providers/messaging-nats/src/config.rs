@@ -108,7 +108,7 @@ pub struct ConnSettings {
     pub credsfile: Option<String>,
     /// User and password.
     pub user_password: Option<(String, String)>,
-    /// CA PEM text or file path.
+    /// The CA as PEM text (the link's `tls_ca`).
     pub tls_ca: Option<String>,
     /// CA file path.
     pub tls_ca_file: Option<String>,

@@ -120,20 +120,15 @@ impl Provider for NatsMessaging {
 
     async fn health(&self) -> HealthCheckResponse {
         for shared in self.pool.live() {
-            match tokio::time::timeout(HEALTH_FLUSH, shared.client.flush()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    return HealthCheckResponse::unhealthy(format!(
-                        "application NATS {}: {e}",
-                        shared.settings.redacted()
-                    ));
-                }
-                Err(_) => {
-                    return HealthCheckResponse::unhealthy(format!(
-                        "application NATS {} did not answer within {HEALTH_FLUSH:?}",
-                        shared.settings.redacted()
-                    ));
-                }
+            // A round trip through the server, not a flush (which only
+            // empties the socket buffer and passes with the server gone).
+            if let Err(e) =
+                provider_sdk::rpc::subjects::server_sync(&shared.client, HEALTH_FLUSH).await
+            {
+                return HealthCheckResponse::unhealthy(format!(
+                    "application NATS {}: {e}",
+                    shared.settings.redacted()
+                ));
             }
         }
         HealthCheckResponse::healthy()
