@@ -647,6 +647,13 @@ fn fresh_ids_are_unique_and_shaped() {
     assert_eq!(p[0], &jti[0..8]);
     assert_eq!(p[1], &jti[8..12]);
     assert_eq!(&p[2][1..], &jti[13..16]);
+    // The variant group carries the counter's bits above 48 (the same as
+    // the jti's counter just before, barring a carry past 2^48).
+    let jti_counter = u64::from_str_radix(&jti[16..], 16).unwrap();
+    assert_eq!(
+        p[3],
+        format!("{:04x}", 0x8000 | ((jti_counter >> 48) & 0x3fff))
+    );
     let counter = |id: &str| u64::from_str_radix(&id[24..], 16).unwrap();
     assert!(counter(&id2) > counter(&id1), "{id1} then {id2}");
     let jti2 = fresh_jti();
@@ -719,6 +726,10 @@ fn json_strings_escape_exactly_what_json_requires() {
     let mut out = String::new();
     json::push_str(&mut out, "a b");
     assert_eq!(out, r#""a b""#);
+    // A control character alone is enough to need escaping.
+    out.clear();
+    json::push_str(&mut out, "a\u{1}");
+    assert_eq!(out, "\"a\\u0001\"");
     out.clear();
     json::push_str(&mut out, "a b\u{1}\u{1f}\u{7f}\"q\\");
     assert_eq!(out, "\"a b\\u0001\\u001f\\u007f\\\"q\\\\\"");
