@@ -27,6 +27,42 @@ pub struct ProviderProcess {
     log: Option<PathBuf>,
 }
 
+/// Spawns `cmd` (outputs already set) with `env` (and `RUST_LOG=info`
+/// unless set), writes `line` and CRLF on its stdin and closes it.
+async fn start(
+    mut cmd: Command,
+    binary: &Path,
+    env: &[(String, String)],
+    line: &str,
+) -> Result<Child, HostError> {
+    let spawn_err = |reason: String| HostError::Spawn {
+        binary: binary.to_path_buf(),
+        reason,
+    };
+    cmd.stdin(Stdio::piped());
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| spawn_err(e.to_string()))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| spawn_err("no stdin".into()))?;
+    let written = async {
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.write_all(b"\r\n").await
+    }
+    .await;
+    // A process that exits at once closes its stdin: that is its output's story, not ours.
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "provider closed stdin before reading host data");
+    }
+    Ok(child)
+}
+
 /// The last `max` bytes of `path`, from the first whole line.
 fn tail_of(path: &Path, max: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
@@ -69,36 +105,11 @@ impl ProviderProcess {
         stdin_line: &str,
         env: &[(String, String)],
     ) -> Result<Self, HostError> {
-        let spawn_err = |reason: String| HostError::Spawn {
-            binary: binary.to_path_buf(),
-            reason,
-        };
         let mut cmd = Command::new(binary);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "info");
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().map_err(|e| spawn_err(e.to_string()))?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| spawn_err("no stdin".into()))?;
-        let written = async {
-            stdin.write_all(stdin_line.as_bytes()).await?;
-            stdin.write_all(b"\r\n").await
-        }
-        .await;
-        // A process that exits at once closes its stdin: that is its output's story, not ours.
-        if let Err(e) = written {
-            tracing::debug!(error = %e, "provider closed stdin before reading host data");
-        }
-        drop(stdin);
+        let mut child = start(cmd, binary, env, stdin_line).await?;
         let output = Arc::new(Mutex::new(String::new()));
         let mut readers = Vec::new();
         let streams: [Option<Box<dyn AsyncRead + Unpin + Send>>; 2] = [
@@ -158,32 +169,11 @@ impl ProviderProcess {
             .try_clone()
             .map_err(|e| spawn_err(format!("cannot open its log {}: {e}", log.display())))?;
         let mut cmd = Command::new(binary);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::from(file))
+        cmd.stdout(Stdio::from(file))
             .stderr(Stdio::from(err_file))
             .process_group(0)
             .kill_on_drop(false);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "info");
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().map_err(|e| spawn_err(e.to_string()))?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| spawn_err("no stdin".into()))?;
-        let line = host_data.encode();
-        if let Err(e) = async {
-            stdin.write_all(line.as_bytes()).await?;
-            stdin.write_all(b"\r\n").await
-        }
-        .await
-        {
-            tracing::debug!(error = %e, "provider closed stdin before reading host data");
-        }
-        drop(stdin);
+        let child = start(cmd, binary, env, &host_data.encode()).await?;
         Ok(Self {
             child,
             binary: binary.to_path_buf(),

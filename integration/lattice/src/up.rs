@@ -99,6 +99,15 @@ impl Table {
             .position(|i| i.instance_id == instance_id)?;
         Some(self.insts.remove(i))
     }
+
+    /// Takes every instance of `name` out of supervision.
+    fn take_all(&mut self, name: &str) -> Vec<Inst> {
+        let (taken, kept) = std::mem::take(&mut self.insts)
+            .into_iter()
+            .partition(|i| i.name == name);
+        self.insts = kept;
+        taken
+    }
 }
 
 struct Shared {
@@ -219,6 +228,24 @@ impl Shared {
             .state
             .del_instance(&self.host.host_id(), &inst.instance_id)
             .await;
+    }
+}
+
+impl Shared {
+    /// [`Shared::stop`], then one `stopped` line: `{name}: {what} pid {pid}`.
+    async fn stop_reported(&self, inst: Inst, drain_ms: u64, what: &str) -> Touched {
+        let touched = Touched {
+            instance_id: inst.instance_id.clone(),
+            pid: inst.pid,
+        };
+        let name = inst.name.clone();
+        self.stop(inst, drain_ms).await;
+        self.out.event(
+            "stopped",
+            format!("{name}: {what} pid {}", touched.pid),
+            json!({"provider": name, "pid": touched.pid, "instance_id": touched.instance_id}),
+        );
+        touched
     }
 }
 
@@ -443,24 +470,10 @@ pub async fn run(args: UpArgs, keys: Keys, dir: StateDir, out: Out) -> Result<()
     health.abort();
     sh.out.event("draining", "draining…", json!({}));
     for name in names.iter().rev() {
-        let insts: Vec<Inst> = {
-            let mut t = sh.table();
-            let ids: Vec<String> = t
-                .insts
-                .iter()
-                .filter(|i| &i.name == name)
-                .map(|i| i.instance_id.clone())
-                .collect();
-            ids.iter().filter_map(|id| t.take(id)).collect()
-        };
+        let insts = sh.table().take_all(name);
         for inst in insts {
-            let pid = inst.pid;
-            sh.stop(inst, DRAIN_MS).await;
-            sh.out.event(
-                "stopped",
-                format!("{name}: stopped (pid {pid})"),
-                json!({"provider": name, "pid": pid}),
-            );
+            sh.stop_reported(inst, DRAIN_MS, "drained and stopped")
+                .await;
         }
     }
     sh.out.event("down", "down", json!({}));
@@ -807,13 +820,7 @@ async fn stop_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
             return Reply::refused(format!("this host runs no provider named {:?}", req.name));
         };
         p.desired = 0;
-        let ids: Vec<String> = t
-            .insts
-            .iter()
-            .filter(|i| i.name == req.name)
-            .map(|i| i.instance_id.clone())
-            .collect();
-        ids.iter().filter_map(|id| t.take(id)).collect()
+        t.take_all(&req.name)
     };
     if let Ok(Some(mut rec)) = sh.state.provider(&req.name).await {
         rec.instances = 0;
@@ -821,17 +828,10 @@ async fn stop_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
     }
     let mut stopped = Vec::new();
     for inst in insts {
-        let touched = Touched {
-            instance_id: inst.instance_id.clone(),
-            pid: inst.pid,
-        };
-        sh.stop(inst, req.drain_ms).await;
-        sh.out.event(
-            "stopped",
-            format!("{}: stopped pid {} (lattice stop)", req.name, touched.pid),
-            json!({"provider": req.name, "pid": touched.pid}),
+        stopped.push(
+            sh.stop_reported(inst, req.drain_ms, "stopped (lattice stop)")
+                .await,
         );
-        stopped.push(touched);
     }
     Reply {
         ok: true,
@@ -899,16 +899,9 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
         }
         let old_inst = sh.table().take(&old_id);
         if let Some(inst) = old_inst {
-            let touched = Touched {
-                instance_id: inst.instance_id.clone(),
-                pid: inst.pid,
-            };
-            sh.stop(inst, req.drain_ms).await;
-            sh.out.event(
-                "stopped",
-                format!("{}: old pid {} drained and stopped", req.name, touched.pid),
-                json!({"provider": req.name, "pid": touched.pid}),
-            );
+            let touched = sh
+                .stop_reported(inst, req.drain_ms, "drained and stopped old")
+                .await;
             reply.stopped.push(touched);
         }
     }
