@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts (when not running) the local services the
 # tests and the demo use: NATS with JetStream on 127.0.0.1:4222, Redis on
-# 127.0.0.1:6379, and the OpenBao CLI (`bao`) that Vault tests start privately.
+# 127.0.0.1:6379, the OpenBao CLI (`bao`) that Vault tests start privately,
+# and curl and kill(1), which the CLI tests use.
 # Everything binds to loopback. Safe to run again: running services are reused.
 set -euo pipefail
 
@@ -42,6 +43,9 @@ apt_install() {
 export PATH="$PATH:/usr/sbin:/sbin"
 
 command -v nats-server >/dev/null || apt_install nats-server
+# The CLI tests drive httpserver with curl and signal processes with kill(1).
+command -v curl >/dev/null || apt_install curl
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || apt_install procps
 command -v redis-server >/dev/null || apt_install redis-server
 
 if ! command -v bao >/dev/null; then
