@@ -26,14 +26,15 @@ pub enum Suite {
         #[arg(long, value_delimiter = ',')]
         without: Vec<String>,
     },
-    /// The wasmcloud:messaging suite (plain NATS peers on the application NATS).
+    /// The wasmcloud:messaging suite (plain NATS or AMQP clients as peers).
     Messaging {
         #[command(flatten)]
         target: Box<TargetArgs>,
-        /// NATS the plain peers use: the one the provider's links talk to
-        /// (default: the lattice NATS).
-        #[arg(long)]
-        app_nats_url: Option<String>,
+        /// Where the plain peers connect: the application NATS
+        /// (`nats://…`) or the broker (`amqp://…`) the provider's links talk
+        /// to (default: the lattice NATS).
+        #[arg(long, alias = "app-nats-url")]
+        peer_url: Option<String>,
     },
     /// The wasmcloud:httpserver suite (plain HTTP/1.1 to 127.0.0.1).
     Httpserver {
@@ -165,12 +166,9 @@ fn finish(report: lattice_conformance::Report) -> Result<()> {
 pub async fn check(nats_url: &str, suite: Suite) -> Result<()> {
     match suite {
         Suite::Keyvalue { target, without } => check_keyvalue(nats_url, *target, &without).await,
-        Suite::Messaging {
-            target,
-            app_nats_url,
-        } => {
+        Suite::Messaging { target, peer_url } => {
             let u = UnderTest::connect(nats_url, &target, messaging_interface::CONTRACT_ID).await?;
-            let app = app_nats_url.unwrap_or_else(|| nats_url.to_string());
+            let app = peer_url.unwrap_or_else(|| nats_url.to_string());
             let s = MessagingSuite::link(u.host.clone(), &u.pref, &app, &u.values()).await?;
             finish(s.run(&target.label, target.filter.as_deref()).await)
         }

@@ -1,0 +1,391 @@
+//! One broker connection per settings, shared by every link that uses them
+//! (the SDK's [`SharedPool`]). A supervisor task keeps it up: when the
+//! connection is lost it reconnects with backoff and announces the new
+//! connection, and each link restores its subscriptions on it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use messaging_interface::MessagingError;
+use messaging_interface::types::ReplyMessage;
+use provider_sdk::pool::SharedPool;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::ConnSettings;
+use crate::headers;
+
+/// The queue name RabbitMQ gives direct reply-to.
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The provider's broker connections, by settings; a connection closes with
+/// its last link.
+pub type Pool = SharedPool<ConnSettings, Broker>;
+
+type Pending = std::sync::Mutex<HashMap<u64, oneshot::Sender<ReplyMessage>>>;
+
+/// One open connection and the channels every link shares on it.
+pub struct Live {
+    /// The connection.
+    pub conn: Connection,
+    /// Counts connections made by this broker: links re-subscribe when it moves.
+    pub generation: u64,
+    /// Publishes, in confirm mode (reopened when the broker closed it).
+    publisher: tokio::sync::Mutex<Channel>,
+    /// Requests: consumes direct reply-to, in confirm mode.
+    requester: Channel,
+    pending: Arc<Pending>,
+    next_id: AtomicU64,
+    replies: JoinHandle<()>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.replies.abort();
+    }
+}
+
+/// A connection kept up by a supervisor task.
+pub struct Broker {
+    /// Its settings.
+    pub settings: ConnSettings,
+    live: watch::Receiver<Option<Arc<Live>>>,
+    supervisor: JoinHandle<()>,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+        if let Some(live) = self.live.borrow().clone() {
+            tokio::spawn(async move {
+                let _ = live.conn.close(200, "provider done".into()).await;
+            });
+        }
+    }
+}
+
+fn amqp_error(e: impl std::fmt::Display) -> MessagingError {
+    MessagingError::Unavailable(format!("RabbitMQ: {e}"))
+}
+
+async fn open(s: &ConnSettings, generation: u64) -> Result<Arc<Live>, String> {
+    let why = |e: &dyn std::fmt::Display| format!("RabbitMQ {}: {e}", s.redacted());
+    let props = ConnectionProperties::default()
+        .with_connection_name(format!("messaging-rabbitmq {}", std::process::id()).into());
+    let tls = match (&s.tls_ca, &s.tls_ca_file) {
+        (Some(pem), _) => Some(pem.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f).map_err(|e| why(&format!("reading tls_ca_file: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+    let connect = async {
+        match tls {
+            Some(pem) => {
+                let runtime = lapin::runtime::default_runtime().map_err(|e| why(&e))?;
+                let config = lapin::tcp::OwnedTLSConfig {
+                    identity: None,
+                    cert_chain: Some(pem),
+                };
+                Connection::connect_with_config(&s.uri, props, config, runtime).await
+            }
+            None => Connection::connect(&s.uri, props).await,
+        }
+        .map_err(|e| why(&e))
+    };
+    let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| why(&format!("no connection within {CONNECT_TIMEOUT:?}")))??;
+    let publisher = conn.create_channel().await.map_err(|e| why(&e))?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| why(&e))?;
+    let requester = conn.create_channel().await.map_err(|e| why(&e))?;
+    requester
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| why(&e))?;
+    let mut replies = requester
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            ShortString::from(""),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| why(&e))?;
+    let pending: Arc<Pending> = Arc::default();
+    let routed = pending.clone();
+    let replies = tokio::spawn(async move {
+        while let Some(Ok(d)) = replies.next().await {
+            let Some(id) = d
+                .properties
+                .correlation_id()
+                .as_ref()
+                .and_then(|c| c.as_str().parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let waiter = routed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            if let Some(tx) = waiter {
+                let _ = tx.send(ReplyMessage {
+                    subject: d.routing_key.as_str().to_string(),
+                    reply_to: None,
+                    headers: headers::from_table(d.properties.headers().as_ref()),
+                    body: d.data,
+                });
+            }
+        }
+    });
+    Ok(Arc::new(Live {
+        conn,
+        generation,
+        publisher: tokio::sync::Mutex::new(publisher),
+        requester,
+        pending,
+        next_id: AtomicU64::new(1),
+        replies,
+    }))
+}
+
+/// Resolves when `live`'s connection is gone.
+async fn lost(live: &Live) {
+    let mut events = live.conn.events_listener();
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Some(lapin::Event::Error(e)) => {
+                    tracing::warn!(error = %e, "RabbitMQ connection error");
+                    return;
+                }
+                Some(_) => {}
+                None => return,
+            },
+            _ = tick.tick() => {}
+        }
+        let status = live.conn.status();
+        if status.closed() || status.errored() || live.replies.is_finished() {
+            return;
+        }
+    }
+}
+
+async fn supervise(s: ConnSettings, first: Arc<Live>, tx: watch::Sender<Option<Arc<Live>>>) {
+    let mut current = first;
+    loop {
+        lost(&current).await;
+        let generation = current.generation + 1;
+        tracing::warn!(broker = %s.redacted(), "RabbitMQ connection lost; reconnecting");
+        let _ = tx.send(None);
+        drop(current);
+        // Waiters of requests on the lost connection get `unavailable` at once.
+        let mut backoff = BACKOFF_FIRST;
+        current = loop {
+            match open(&s, generation).await {
+                Ok(live) => break live,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "RabbitMQ reconnect failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        };
+        tracing::info!(broker = %s.redacted(), generation, "RabbitMQ reconnected");
+        if tx.send(Some(current.clone())).is_err() {
+            return;
+        }
+    }
+}
+
+impl Broker {
+    /// Connects (a clear link error when the broker is unreachable or refuses
+    /// the credentials) and starts the supervisor that keeps it connected.
+    pub async fn connect(s: &ConnSettings) -> Result<Broker, String> {
+        let live = open(s, 1).await?;
+        tracing::info!(broker = %s.redacted(), "RabbitMQ connected");
+        let (tx, rx) = watch::channel(Some(live.clone()));
+        let supervisor = tokio::spawn(supervise(s.clone(), live, tx));
+        Ok(Broker {
+            settings: s.clone(),
+            live: rx,
+            supervisor,
+        })
+    }
+
+    /// The connection now, if the broker is connected.
+    pub fn live(&self) -> Option<Arc<Live>> {
+        self.live.borrow().clone()
+    }
+
+    /// Watches the connection: `None` while reconnecting.
+    pub fn watch(&self) -> watch::Receiver<Option<Arc<Live>>> {
+        self.live.clone()
+    }
+
+    fn connected(&self) -> Result<Arc<Live>, MessagingError> {
+        self.live().ok_or_else(|| {
+            MessagingError::Unavailable(format!(
+                "RabbitMQ {} is reconnecting",
+                self.settings.redacted()
+            ))
+        })
+    }
+
+    /// Publishes and waits for the broker's confirm.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), MessagingError> {
+        let live = self.connected()?;
+        let channel = live.publisher().await?;
+        let confirm = channel
+            .basic_publish(
+                headers::short("the exchange", exchange)?,
+                headers::short("the subject", routing_key)?,
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .map_err(amqp_error)?
+            .await
+            .map_err(amqp_error)?;
+        if confirm.is_nack() {
+            return Err(MessagingError::Unavailable(format!(
+                "RabbitMQ refused the message for {routing_key}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Declares queue `name` (idempotent).
+    pub async fn declare_queue(&self, name: &str, durable: bool) -> Result<(), MessagingError> {
+        let live = self.connected()?;
+        let channel = live.publisher().await?;
+        channel
+            .queue_declare(
+                headers::short("the queue", name)?,
+                QueueDeclareOptions {
+                    durable,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp_error)?;
+        Ok(())
+    }
+
+    /// Publishes a request with direct reply-to and waits `timeout` for the reply.
+    pub async fn request(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+        timeout: Duration,
+    ) -> Result<ReplyMessage, MessagingError> {
+        let live = self.connected()?;
+        let id = live.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        live.pending_lock().insert(id, tx);
+        let _forget = Forget(&live, id);
+        let props = props
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_correlation_id(ShortString::from(id.to_string()));
+        let work = async {
+            let confirm = live
+                .requester
+                .basic_publish(
+                    headers::short("the exchange", exchange)?,
+                    headers::short("the subject", routing_key)?,
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    body,
+                    props,
+                )
+                .await
+                .map_err(amqp_error)?
+                .await
+                .map_err(amqp_error)?;
+            if confirm.take_message().is_some() {
+                return Err(MessagingError::Unavailable(format!(
+                    "no queue is bound to {routing_key}: nobody would answer"
+                )));
+            }
+            rx.await.map_err(|_| {
+                MessagingError::Unavailable("RabbitMQ connection lost before the reply".into())
+            })
+        };
+        tokio::time::timeout(timeout, work).await.map_err(|_| {
+            MessagingError::Timeout(format!("no reply on {routing_key} within {timeout:?}"))
+        })?
+    }
+}
+
+/// Removes a request's waiter however the request ends.
+struct Forget<'a>(&'a Live, u64);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.pending_lock().remove(&self.1);
+    }
+}
+
+impl Live {
+    fn pending_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<ReplyMessage>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The publisher channel, reopened when the broker closed it (for
+    /// example after a publish to an exchange that was deleted).
+    async fn publisher(&self) -> Result<Channel, MessagingError> {
+        let mut ch = self.publisher.lock().await;
+        if !ch.status().connected() {
+            let fresh = self.conn.create_channel().await.map_err(amqp_error)?;
+            fresh
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(amqp_error)?;
+            *ch = fresh;
+        }
+        Ok(ch.clone())
+    }
+
+    /// A round trip to the broker: opens and closes a channel.
+    pub async fn ping(&self) -> Result<(), String> {
+        let ch = self
+            .conn
+            .create_channel()
+            .await
+            .map_err(|e| e.to_string())?;
+        ch.close(200, "health".into())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
