@@ -386,6 +386,13 @@ pub struct Row {
     /// Vault server CPU per call on the ideal path, µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ideal_vault_cpu_us_per_call: Option<f64>,
+    /// RabbitMQ broker CPU per call on the provider path, µs (benches that
+    /// watch a `rabbitmq` process only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rabbitmq_cpu_us_per_call: Option<f64>,
+    /// RabbitMQ broker CPU per call on the ideal path, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ideal_rabbitmq_cpu_us_per_call: Option<f64>,
 }
 
 impl Row {
@@ -424,6 +431,8 @@ impl Row {
             errors: ideal.errors + provider.errors,
             vault_cpu_us_per_call: find(provider_cpu, "vault"),
             ideal_vault_cpu_us_per_call: find(ideal_cpu, "vault"),
+            rabbitmq_cpu_us_per_call: find(provider_cpu, "rabbitmq"),
+            ideal_rabbitmq_cpu_us_per_call: find(ideal_cpu, "rabbitmq"),
         }
     }
 
@@ -460,6 +469,13 @@ impl Row {
         let vault = match (self.vault_cpu_us_per_call, self.ideal_vault_cpu_us_per_call) {
             (Some(p), Some(i)) => format!("  vault µs {p:.1} (ideal {i:.1})"),
             _ => String::new(),
+        };
+        let vault = match (
+            self.rabbitmq_cpu_us_per_call,
+            self.ideal_rabbitmq_cpu_us_per_call,
+        ) {
+            (Some(p), Some(i)) => format!("{vault}  rabbitmq µs {p:.1} (ideal {i:.1})"),
+            _ => vault,
         };
         println!(
             "{:<12} {:>5} {:>8} | {:>9.0} {:>9.0} {:>5.0}% | {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} | {:>8.0} {:>8.0} {:>8.0}{vault}{}",

@@ -639,3 +639,44 @@ async fn invalid_subject_is_bad_request(c: &MessagingSuite) -> Result<()> {
     }
     Ok(())
 }
+
+/// An actor served in-process by `host` that fails the first `fail_first`
+/// deliveries of each distinct body with an `internal` error, then handles
+/// it; every delivery arrives on the receiver with whether it was handled.
+pub async fn flaky_actor(
+    host: &Host,
+    fail_first: usize,
+) -> Result<(
+    String,
+    mpsc::UnboundedReceiver<(SubMessage, bool)>,
+    ActorHandle,
+)> {
+    let actor = lattice_host::new_actor();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        Vec<u8>,
+        usize,
+    >::new()));
+    let handle = host
+        .serve_actor(&actor, move |_inv: Invocation, body: Vec<u8>| {
+            let (tx, seen) = (tx.clone(), seen.clone());
+            async move {
+                let msg: SubMessage = lattice_rpc::wire::deserialize(&body)?;
+                let n = {
+                    let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    let e = s.entry(msg.body.clone()).or_default();
+                    *e += 1;
+                    *e
+                };
+                let ok = n > fail_first;
+                let _ = tx.send((msg, ok));
+                if ok {
+                    Ok(Vec::new())
+                } else {
+                    Err(RpcError::internal("not yet"))
+                }
+            }
+        })
+        .await?;
+    Ok((actor, rx, handle))
+}

@@ -47,6 +47,17 @@ pub struct RequestMessage {
     pub headers: Option<Headers>,
 }
 
+impl RequestMessage {
+    /// How long to wait for the reply: `timeout_ms`, or `default_ms` (the
+    /// host's `default_rpc_timeout_ms`, else 2 s) when it is 0.
+    pub fn timeout(&self, default_ms: Option<u64>) -> std::time::Duration {
+        std::time::Duration::from_millis(match self.timeout_ms {
+            0 => default_ms.unwrap_or(2000),
+            ms => ms.into(),
+        })
+    }
+}
+
 /// Result of `Messaging.Request`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyMessage {

@@ -165,16 +165,7 @@ impl MessagingBackend for MessagingLink {
     }
 
     async fn request(&self, msg: RequestMessage) -> Result<ReplyMessage, MessagingError> {
-        let timeout = match msg.timeout_ms {
-            0 => Duration::from_millis(
-                self.deliverer
-                    .ctx
-                    .host_data()
-                    .default_rpc_timeout_ms
-                    .unwrap_or(2000),
-            ),
-            ms => Duration::from_millis(ms.into()),
-        };
+        let timeout = msg.timeout(self.deliverer.ctx.host_data().default_rpc_timeout_ms);
         let mut req = async_nats::Request::new()
             .payload(msg.body.into())
             .timeout(Some(timeout));

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use lattice_conformance::Suite;
 use lattice_conformance::host::new_actor;
 use lattice_conformance::host::{Host, ProviderProcess, ProviderRef};
-use lattice_conformance::messaging::MessagingSuite;
+use lattice_conformance::messaging::{MessagingSuite, flaky_actor};
 use lattice_fixtures::NatsServer;
 use messaging_interface::types::SubMessage;
-use provider_sdk::RpcError;
 use tokio::sync::mpsc;
 
 async fn launch(host: &Host) -> (ProviderRef, ProviderProcess) {
@@ -57,50 +56,6 @@ async fn messaging_suite_passes_on_a_separate_application_nats() {
     }
 }
 
-/// An actor served in-process that fails the first `fail_first` deliveries
-/// of each message body, then succeeds; every delivery is reported.
-async fn flaky_actor(
-    host: &Host,
-    fail_first: usize,
-) -> (
-    String,
-    mpsc::UnboundedReceiver<(SubMessage, bool)>,
-    lattice_conformance::host::ActorHandle,
-) {
-    let actor = new_actor();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
-        Vec<u8>,
-        usize,
-    >::new()));
-    let handle = host
-        .serve_actor(
-            &actor,
-            move |_inv: provider_sdk::rpc::Invocation, body: Vec<u8>| {
-                let (tx, seen) = (tx.clone(), seen.clone());
-                async move {
-                    let msg: SubMessage = provider_sdk::rpc::wire::deserialize(&body)?;
-                    let n = {
-                        let mut s = seen.lock().unwrap();
-                        let e = s.entry(msg.body.clone()).or_default();
-                        *e += 1;
-                        *e
-                    };
-                    let ok = n > fail_first;
-                    let _ = tx.send((msg, ok));
-                    if ok {
-                        Ok(Vec::new())
-                    } else {
-                        Err(RpcError::internal("not yet"))
-                    }
-                }
-            },
-        )
-        .await
-        .unwrap();
-    (actor, rx, handle)
-}
-
 async fn recv(rx: &mut mpsc::UnboundedReceiver<(SubMessage, bool)>) -> (SubMessage, bool) {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -128,7 +83,7 @@ async fn jetstream_redelivers_until_handled_and_dead_letters_after_max_deliver()
     stream_on(&plain, "ORDERS", "orders.>").await;
 
     // Fails twice, handled the third time (max_deliver 5): delivered three times, acked.
-    let (actor, mut rx, _h) = flaky_actor(&host, 2).await;
+    let (actor, mut rx, _h) = flaky_actor(&host, 2).await.unwrap();
     host.link_actor(
         &pref,
         &actor,
@@ -162,7 +117,7 @@ async fn jetstream_redelivers_until_handled_and_dead_letters_after_max_deliver()
     provider_sdk::rpc::subjects::server_sync(&plain, Duration::from_secs(10))
         .await
         .unwrap();
-    let (actor2, mut rx2, _h2) = flaky_actor(&host, usize::MAX).await;
+    let (actor2, mut rx2, _h2) = flaky_actor(&host, usize::MAX).await.unwrap();
     host.link_actor(
         &pref,
         &actor2,
@@ -218,7 +173,7 @@ async fn jetstream_messages_published_while_the_provider_is_down_are_delivered_a
     let host = lattice_conformance::test_host().await.unwrap();
     let plain = async_nats::connect(app.url()).await.unwrap();
     stream_on(&plain, "EVENTS", "events.>").await;
-    let (actor, mut rx, _h) = flaky_actor(&host, 0).await;
+    let (actor, mut rx, _h) = flaky_actor(&host, 0).await.unwrap();
     // A short ack wait: a message the server handed to the stopped
     // instance's last pull request comes back within it (at least once).
     let values = [
@@ -264,7 +219,7 @@ async fn subscriptions_come_back_after_an_application_nats_restart() {
     let mut app = NatsServer::start().unwrap();
     let host = lattice_conformance::test_host().await.unwrap();
     let (pref, p) = launch(&host).await;
-    let (actor, mut rx, _h) = flaky_actor(&host, 0).await;
+    let (actor, mut rx, _h) = flaky_actor(&host, 0).await.unwrap();
     host.link_actor(
         &pref,
         &actor,

@@ -69,8 +69,12 @@ pub struct Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.supervisor.abort();
-        if let Some(live) = self.live.borrow().clone() {
-            tokio::spawn(async move {
+        // A polite close when a runtime is still there; the socket closes anyway.
+        if let (Some(live), Ok(rt)) = (
+            self.live.borrow().clone(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            rt.spawn(async move {
                 let _ = live.conn.close(200, "provider done".into()).await;
             });
         }

@@ -306,7 +306,10 @@ mod tests {
             (vec![("subscription", "a|amq.q")], "not a usable queue"),
             (vec![("prefetch", "0")], "at least 1"),
             (vec![("max_deliver", "0")], "at least 1"),
-            (vec![("dead_letter_exchange", " ")], "not a usable exchange"),
+            (
+                vec![("dead_letter_exchange", "dead letters")],
+                "not a usable exchange",
+            ),
         ] {
             let e = parse(&pairs).unwrap_err().to_string();
             assert!(e.contains(why), "{pairs:?}: {e}");

@@ -25,6 +25,7 @@ use crate::config::LinkSettings;
 use crate::headers;
 
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+const RESUBSCRIBE_EVERY: Duration = Duration::from_secs(1);
 /// Header keeping the original routing key of a message this provider
 /// queued again (it goes back through the default exchange).
 const ROUTING_KEY: &str = "x-lattice-routing-key";
@@ -157,53 +158,53 @@ pub async fn subscribe(live: &Live, s: &LinkSettings, actor: &str) -> Result<Sub
     Ok(Subscribed { channel, consumers })
 }
 
-/// Runs a link's subscriptions until told to stop, restoring them on every
-/// new connection of the broker; then drains.
+/// Runs a link's subscriptions until told to stop, restoring them when
+/// they are lost (on the broker's next connection, or on the same one when
+/// only the consumers went, say a queue deleted by hand); then drains.
 pub async fn run(
     broker: Arc<Broker>,
     settings: Arc<LinkSettings>,
     first: Subscribed,
-    generation: u64,
     d: Deliverer,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut current = Some((first, generation));
+    let mut subs = first;
     let mut conns = broker.watch();
     loop {
-        if let Some((subs, generation)) = current.take() {
-            let stopped = consume(&broker, &settings, &subs, &d, &mut stop).await;
-            if stopped {
-                drain(subs, &d).await;
-                return;
-            }
-            tracing::warn!(actor = %d.actor, "subscriptions lost with the connection; waiting for the broker");
-            // Wait for a connection newer than the one lost.
-            loop {
-                let next = conns.borrow_and_update().clone();
-                if let Some(live) = next
-                    && live.generation > generation
-                {
-                    match subscribe(&live, &settings, &d.actor).await {
-                        Ok(s) => {
-                            tracing::info!(actor = %d.actor, "subscriptions restored");
-                            current = Some((s, live.generation));
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(actor = %d.actor, error = %e, "restoring subscriptions failed; retrying");
-                            tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                                _ = stop.changed() => return,
-                            }
-                        }
-                    }
-                }
-                tokio::select! {
-                    changed = conns.changed() => if changed.is_err() { return },
-                    _ = stop.changed() => return,
-                }
-            }
+        if consume(&broker, &settings, &subs, &d, &mut stop).await {
+            drain(subs, &d).await;
+            return;
         }
+        tracing::warn!(actor = %d.actor, "subscriptions lost; restoring them");
+        let _ = subs.channel.close(200, "restoring".into()).await;
+        subs = loop {
+            tokio::select! {
+                changed = conns.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(RESUBSCRIBE_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+            let live = conns.borrow_and_update().clone();
+            let Some(live) = live.filter(|l| l.conn.status().connected()) else {
+                continue;
+            };
+            match tokio::time::timeout(
+                RESUBSCRIBE_EVERY * 10,
+                subscribe(&live, &settings, &d.actor),
+            )
+            .await
+            {
+                Ok(Ok(s)) => {
+                    tracing::info!(actor = %d.actor, generation = live.generation, "subscriptions restored");
+                    break s;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(actor = %d.actor, error = %e, "restoring subscriptions failed; retrying");
+                }
+                Err(_) => {
+                    tracing::warn!(actor = %d.actor, "restoring subscriptions timed out; retrying");
+                }
+            }
+        };
     }
 }
 
@@ -396,16 +397,7 @@ impl MessagingBackend for RabbitLink {
     }
 
     async fn request(&self, msg: RequestMessage) -> Result<ReplyMessage, MessagingError> {
-        let timeout = match msg.timeout_ms {
-            0 => Duration::from_millis(
-                self.deliverer
-                    .ctx
-                    .host_data()
-                    .default_rpc_timeout_ms
-                    .unwrap_or(2000),
-            ),
-            ms => Duration::from_millis(ms.into()),
-        };
+        let timeout = msg.timeout(self.deliverer.ctx.host_data().default_rpc_timeout_ms);
         let (exchange, key, _) = route(&self.settings.exchange, &msg.subject);
         let props = self.properties(msg.headers.as_ref())?;
         self.broker

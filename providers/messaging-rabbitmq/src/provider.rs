@@ -62,7 +62,6 @@ impl Provider for RabbitMessaging {
             broker.clone(),
             settings.clone(),
             subscribed,
-            live.generation,
             deliverer.clone(),
             stop_rx,
         ));

@@ -17,10 +17,9 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use lattice_conformance::Suite;
 use lattice_conformance::host::new_actor;
 use lattice_conformance::host::{Host, ProviderProcess, ProviderRef};
-use lattice_conformance::messaging::MessagingSuite;
+use lattice_conformance::messaging::{MessagingSuite, flaky_actor};
 use lattice_fixtures::{NatsServer, RabbitServer};
 use messaging_interface::types::SubMessage;
-use provider_sdk::RpcError;
 use tokio::sync::mpsc;
 
 /// The broker every test that does not break it shares.
@@ -95,47 +94,6 @@ async fn messaging_suite_passes_on_rabbitmq_and_on_nats_case_by_case() {
     }
 }
 
-/// An actor served in-process that fails the first `fail_first` deliveries
-/// of each message body, then succeeds; every delivery is reported.
-async fn flaky_actor(
-    host: &Host,
-    fail_first: usize,
-) -> (
-    String,
-    mpsc::UnboundedReceiver<(SubMessage, bool)>,
-    lattice_conformance::host::ActorHandle,
-) {
-    let actor = new_actor();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let seen = Arc::new(std::sync::Mutex::new(HashMap::<Vec<u8>, usize>::new()));
-    let handle = host
-        .serve_actor(
-            &actor,
-            move |_inv: provider_sdk::rpc::Invocation, body: Vec<u8>| {
-                let (tx, seen) = (tx.clone(), seen.clone());
-                async move {
-                    let msg: SubMessage = provider_sdk::rpc::wire::deserialize(&body)?;
-                    let n = {
-                        let mut s = seen.lock().unwrap();
-                        let e = s.entry(msg.body.clone()).or_default();
-                        *e += 1;
-                        *e
-                    };
-                    let ok = n > fail_first;
-                    let _ = tx.send((msg, ok));
-                    if ok {
-                        Ok(Vec::new())
-                    } else {
-                        Err(RpcError::internal("not yet"))
-                    }
-                }
-            },
-        )
-        .await
-        .unwrap();
-    (actor, rx, handle)
-}
-
 async fn recv(rx: &mut mpsc::UnboundedReceiver<(SubMessage, bool)>) -> (SubMessage, bool) {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -202,7 +160,7 @@ async fn a_failed_message_comes_back_until_handled_and_is_dead_lettered_after_ma
     let plain = Plain::connect(SHARED).await;
 
     // Fails twice, handled the third time (max_deliver 5): three deliveries, then acked.
-    let (actor, mut rx, _h) = flaky_actor(&host, 2).await;
+    let (actor, mut rx, _h) = flaky_actor(&host, 2).await.unwrap();
     let queue = format!("{ns}.q1");
     let sub = format!("{ns}.#|{queue}");
     host.link_actor(
@@ -237,7 +195,7 @@ async fn a_failed_message_comes_back_until_handled_and_is_dead_lettered_after_ma
     );
 
     // Always failing, max_deliver 2: two deliveries, then the dead-letter queue.
-    let (actor2, mut rx2, _h2) = flaky_actor(&host, usize::MAX).await;
+    let (actor2, mut rx2, _h2) = flaky_actor(&host, usize::MAX).await.unwrap();
     let queue2 = format!("{ns}.q2");
     let sub2 = format!("{ns}.#|{queue2}");
     host.link_actor(
@@ -290,7 +248,7 @@ async fn durable_queue_keeps_messages_published_while_the_provider_is_down() {
     let host = lattice_conformance::test_host().await.unwrap();
     let ns = lattice_fixtures::fresh_name("events");
     let plain = Plain::connect(SHARED).await;
-    let (actor, mut rx, _h) = flaky_actor(&host, 0).await;
+    let (actor, mut rx, _h) = flaky_actor(&host, 0).await.unwrap();
     let queue = format!("{ns}.durable");
     let sub = format!("{ns}.#|{queue}");
     let values = [("subscription", sub.as_str()), ("durable", "true")];
@@ -332,7 +290,7 @@ async fn subscriptions_come_back_after_a_broker_restart() {
     let host = lattice_conformance::test_host().await.unwrap();
     let (pref, p) = launch(&host).await;
     let pid = p.pid();
-    let (actor, mut rx, _h) = flaky_actor(&host, 0).await;
+    let (actor, mut rx, _h) = flaky_actor(&host, 0).await.unwrap();
     host.link_actor(
         &pref,
         &actor,
