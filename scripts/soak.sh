@@ -9,8 +9,8 @@
 #   scripts/soak.sh --mutants       # also cargo mutants on interfaces/rpc/src/claims
 #
 # Output: one JSON object per line in target/soak/<bench>.jsonl, and a
-# summary on stdout. Needs the services of scripts/services.sh (NATS, Redis;
-# `bao` for the secrets bench).
+# summary on stdout. Needs the services of scripts/services.sh (NATS, Redis,
+# RabbitMQ; `bao` for the secrets bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +22,7 @@ scripts/services.sh
 cargo build --release --workspace --bins
 mkdir -p target/soak
 
-for bench in keyvalue messaging httpserver secrets; do
+for bench in keyvalue messaging messaging-rabbitmq httpserver secrets; do
   echo "== bench-$bench (rows, then a ${SOAK_SECS} s HS256 soak at 64 in flight)"
   timeout $((SOAK_SECS * 3 + 600)) target/release/bench-$bench \
     --seconds 4 --requests 200000 --json --soak-secs "$SOAK_SECS" \

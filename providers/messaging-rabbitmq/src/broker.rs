@@ -27,6 +27,10 @@ use crate::headers;
 pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting and opening the shared channels, at most.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// A publish and its confirm, at most (the broker may block publishers).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
@@ -35,7 +39,8 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// its last link.
 pub type Pool = SharedPool<ConnSettings, Broker>;
 
-type Pending = std::sync::Mutex<HashMap<u64, oneshot::Sender<ReplyMessage>>>;
+type Reply = Result<ReplyMessage, MessagingError>;
+type Pending = std::sync::Mutex<HashMap<u64, oneshot::Sender<Reply>>>;
 
 /// One open connection and the channels every link shares on it.
 pub struct Live {
@@ -149,12 +154,12 @@ async fn open(s: &ConnSettings, generation: u64) -> Result<Arc<Live>, String> {
             };
             let waiter = routed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             if let Some(tx) = waiter {
-                let _ = tx.send(ReplyMessage {
+                let _ = tx.send(Ok(ReplyMessage {
                     subject: d.routing_key.as_str().to_string(),
                     reply_to: None,
                     headers: headers::from_table(d.properties.headers().as_ref()),
                     body: d.data,
-                });
+                }));
             }
         }
     });
@@ -196,6 +201,9 @@ async fn supervise(s: ConnSettings, first: Arc<Live>, tx: watch::Sender<Option<A
     let mut current = first;
     loop {
         lost(&current).await;
+        // Requests waiting on the lost connection get `unavailable` now.
+        current.pending_lock().clear();
+        let _ = current.conn.close(200, "reconnecting".into()).await;
         let generation = current.generation + 1;
         tracing::warn!(broker = %s.redacted(), "RabbitMQ connection lost; reconnecting");
         let _ = tx.send(None);
@@ -203,7 +211,10 @@ async fn supervise(s: ConnSettings, first: Arc<Live>, tx: watch::Sender<Option<A
         // Waiters of requests on the lost connection get `unavailable` at once.
         let mut backoff = BACKOFF_FIRST;
         current = loop {
-            match open(&s, generation).await {
+            let opened = tokio::time::timeout(OPEN_TIMEOUT, open(&s, generation))
+                .await
+                .unwrap_or_else(|_| Err(format!("no connection within {OPEN_TIMEOUT:?}")));
+            match opened {
                 Ok(live) => break live,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "RabbitMQ reconnect failed");
@@ -223,7 +234,14 @@ impl Broker {
     /// Connects (a clear link error when the broker is unreachable or refuses
     /// the credentials) and starts the supervisor that keeps it connected.
     pub async fn connect(s: &ConnSettings) -> Result<Broker, String> {
-        let live = open(s, 1).await?;
+        let live = tokio::time::timeout(OPEN_TIMEOUT, open(s, 1))
+            .await
+            .map_err(|_| {
+                format!(
+                    "RabbitMQ {}: no connection within {OPEN_TIMEOUT:?}",
+                    s.redacted()
+                )
+            })??;
         tracing::info!(broker = %s.redacted(), "RabbitMQ connected");
         let (tx, rx) = watch::channel(Some(live.clone()));
         let supervisor = tokio::spawn(supervise(s.clone(), live, tx));
@@ -253,13 +271,36 @@ impl Broker {
         })
     }
 
-    /// Publishes and waits for the broker's confirm.
+    /// Publishes and waits for the broker's confirm (at most
+    /// `PUBLISH_TIMEOUT`). With `mandatory`, a message no queue received is
+    /// `unavailable`.
     pub async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         props: BasicProperties,
+        mandatory: bool,
+    ) -> Result<(), MessagingError> {
+        tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            self.publish_now(exchange, routing_key, body, props, mandatory),
+        )
+        .await
+        .map_err(|_| {
+            MessagingError::Timeout(format!(
+                "RabbitMQ did not confirm the message for {routing_key} within {PUBLISH_TIMEOUT:?}"
+            ))
+        })?
+    }
+
+    async fn publish_now(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+        mandatory: bool,
     ) -> Result<(), MessagingError> {
         let live = self.connected()?;
         let channel = live.publisher().await?;
@@ -267,7 +308,10 @@ impl Broker {
             .basic_publish(
                 headers::short("the exchange", exchange)?,
                 headers::short("the subject", routing_key)?,
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory,
+                    ..Default::default()
+                },
                 body,
                 props,
             )
@@ -280,6 +324,11 @@ impl Broker {
                 "RabbitMQ refused the message for {routing_key}"
             )));
         }
+        if confirm.take_message().is_some() {
+            return Err(MessagingError::Unavailable(format!(
+                "no queue received the message for {routing_key}"
+            )));
+        }
         Ok(())
     }
 
@@ -287,16 +336,17 @@ impl Broker {
     pub async fn declare_queue(&self, name: &str, durable: bool) -> Result<(), MessagingError> {
         let live = self.connected()?;
         let channel = live.publisher().await?;
-        channel
-            .queue_declare(
-                headers::short("the queue", name)?,
-                QueueDeclareOptions {
-                    durable,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let declare = channel.queue_declare(
+            headers::short("the queue", name)?,
+            QueueDeclareOptions {
+                durable,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        );
+        tokio::time::timeout(PUBLISH_TIMEOUT, declare)
             .await
+            .map_err(|_| MessagingError::Timeout(format!("declaring queue {name}")))?
             .map_err(amqp_error)?;
         Ok(())
     }
@@ -335,14 +385,30 @@ impl Broker {
                 .map_err(amqp_error)?
                 .await
                 .map_err(amqp_error)?;
-            if confirm.take_message().is_some() {
-                return Err(MessagingError::Unavailable(format!(
-                    "no queue is bound to {routing_key}: nobody would answer"
-                )));
+            if let Some(returned) = confirm.take_message() {
+                // lapin hands a returned message to whichever confirm comes
+                // next: answer the request it belongs to.
+                let owner = returned
+                    .delivery
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .and_then(|c| c.as_str().parse::<u64>().ok())
+                    .unwrap_or(id);
+                let waiter = live.pending_lock().remove(&owner);
+                if let Some(tx) = waiter {
+                    let _ = tx.send(Err(MessagingError::Unavailable(format!(
+                        "no queue is bound to {}: nobody would answer",
+                        returned.delivery.routing_key.as_str()
+                    ))));
+                }
             }
-            rx.await.map_err(|_| {
-                MessagingError::Unavailable("RabbitMQ connection lost before the reply".into())
-            })
+            match rx.await {
+                Ok(reply) => reply,
+                Err(_) => Err(MessagingError::Unavailable(
+                    "RabbitMQ connection lost before the reply".into(),
+                )),
+            }
         };
         tokio::time::timeout(timeout, work).await.map_err(|_| {
             MessagingError::Timeout(format!("no reply on {routing_key} within {timeout:?}"))
@@ -360,9 +426,7 @@ impl Drop for Forget<'_> {
 }
 
 impl Live {
-    fn pending_lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<ReplyMessage>>> {
+    fn pending_lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Reply>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 

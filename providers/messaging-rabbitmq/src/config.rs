@@ -12,6 +12,8 @@ const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_EXCHANGE: &str = "amq.topic";
 const DEFAULT_PREFETCH: u16 = 64;
 const DEFAULT_MAX_DELIVER: u32 = 5;
+/// Appended to a shared queue's name for its dead-letter queue.
+pub const DEAD_LETTER_SUFFIX: &str = ".dead-letter";
 
 /// One link's (or the provider's default) settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -135,16 +137,15 @@ impl LinkValues {
             .as_ref()
             .map(|u| u.expose().trim().to_string())
             .unwrap_or_else(|| DEFAULT_URI.to_string());
+        // The value is never echoed: a URL that does not parse may not be
+        // redacted right, and it may hold a password.
         if !(uri.starts_with("amqp://") || uri.starts_with("amqps://")) {
-            return err(
-                "uri",
-                format!("{} is not an amqp:// or amqps:// URL", redact_url(&uri)),
-            );
+            return err("uri", "is not an amqp:// or amqps:// URL".into());
         }
         if uri.parse::<lapin::uri::AMQPUri>().is_err() {
             return err(
                 "uri",
-                format!("{} is not a valid AMQP URL", redact_url(&uri)),
+                "is not a valid AMQP URL (user, password and vhost URL-encoded)".into(),
             );
         }
         if (self.tls_ca.is_some() || self.tls_ca_file.is_some()) && !uri.starts_with("amqps://") {
@@ -194,8 +195,11 @@ impl LinkValues {
                     format!("{key:?} is not a valid binding key"),
                 );
             }
+            // Room for the `.dead-letter` suffix within AMQP's 255 bytes.
             if let Some(q) = queue
-                && (!valid_name(q) || q.starts_with("amq."))
+                && (!valid_name(q)
+                    || q.len() > 255 - DEAD_LETTER_SUFFIX.len()
+                    || q.starts_with("amq."))
             {
                 return err(
                     "subscription",
@@ -292,6 +296,7 @@ mod tests {
 
     #[test]
     fn invalid_values_are_refused_with_a_reason() {
+        let long_queue = format!("k|{}", "q".repeat(244));
         for (pairs, why) in [
             (vec![("uri", "nats://127.0.0.1:4222")], "not an amqp://"),
             (vec![("uri", "amqp://h:notaport/")], "not a valid AMQP URL"),
@@ -304,6 +309,7 @@ mod tests {
             ),
             (vec![("subscription", "a b")], "not a valid binding key"),
             (vec![("subscription", "a|amq.q")], "not a usable queue"),
+            (vec![("subscription", &long_queue)], "not a usable queue"),
             (vec![("prefetch", "0")], "at least 1"),
             (vec![("max_deliver", "0")], "at least 1"),
             (
@@ -315,10 +321,14 @@ mod tests {
             assert!(e.contains(why), "{pairs:?}: {e}");
         }
         // A password never reaches the error.
-        let e = parse(&[("uri", "http://u:hunter2@h/")])
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("hunter2"), "{e}");
+        for uri in [
+            "http://u:hunter2@h/",
+            "amqp://u:hun/hunter2@h",
+            "u:hunter2@h",
+        ] {
+            let e = parse(&[("uri", uri)]).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

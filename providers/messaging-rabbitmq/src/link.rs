@@ -26,6 +26,8 @@ use crate::headers;
 
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 const RESUBSCRIBE_EVERY: Duration = Duration::from_secs(1);
+const RETURN_PAUSE: Duration = Duration::from_secs(1);
+const CHANNEL_OP: Duration = Duration::from_secs(5);
 /// Header keeping the original routing key of a message this provider
 /// queued again (it goes back through the default exchange).
 const ROUTING_KEY: &str = "x-lattice-routing-key";
@@ -85,6 +87,21 @@ pub async fn subscribe(live: &Live, s: &LinkSettings, actor: &str) -> Result<Sub
             )
             .await
             .map_err(|e| format!("declaring exchange {:?}: {e}", s.exchange))?;
+    }
+    if let Some(x) = &s.dead_letter_exchange {
+        // Passive: it must exist, or every dead-lettering would fail.
+        channel
+            .exchange_declare(
+                x.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| format!("dead_letter_exchange {x:?}: {e}"))?;
     }
     if s.subscriptions.is_empty() {
         return Ok(Subscribed {
@@ -262,14 +279,14 @@ async fn consume(
 /// to their queue.
 async fn drain(subs: Subscribed, d: &Deliverer) {
     for (c, _) in &subs.consumers {
-        let _ = subs
+        let cancel = subs
             .channel
-            .basic_cancel(c.tag(), BasicCancelOptions::default())
-            .await;
+            .basic_cancel(c.tag(), BasicCancelOptions::default());
+        let _ = tokio::time::timeout(CHANNEL_OP, cancel).await;
     }
     // Every permit back means no handler call is in flight.
     let _ = tokio::time::timeout(DRAIN_DEADLINE, d.permits.acquire_many(d.total)).await;
-    let _ = subs.channel.close(200, "link deleted".into()).await;
+    let _ = tokio::time::timeout(CHANNEL_OP, subs.channel.close(200, "link deleted".into())).await;
 }
 
 /// The reply address handed to the actor: the AMQP `reply_to`, with the
@@ -353,14 +370,20 @@ async fn handle(
                 // Declared when first needed, so links that never dead-letter
                 // leave no queue behind.
                 if let Err(e) = broker.declare_queue(&queues.dead_letter, s.durable).await {
-                    tracing::warn!(queue = %queues.dead_letter, error = %e, "could not declare the dead-letter queue");
+                    tracing::warn!(queue = %queues.dead_letter, error = %e, "could not declare the dead-letter queue; returning the message to the broker");
+                    return_to_broker(delivery).await;
+                    return;
                 }
                 (String::new(), queues.dead_letter.clone(), "dead-lettered")
             }
         }
     };
     let props = delivery.properties.clone().with_headers(table);
-    match broker.publish(&exchange, &key, &delivery.data, props).await {
+    // Mandatory: a copy no queue received is a failure, never a silent loss.
+    match broker
+        .publish(&exchange, &key, &delivery.data, props, true)
+        .await
+    {
         Ok(()) => {
             if what == "dead-lettered" {
                 tracing::warn!(subject = %subject, delivered, to = %key, "message dead-lettered after its last delivery");
@@ -372,15 +395,22 @@ async fn handle(
         Err(e) => {
             // Not copied: leave the original to the broker.
             tracing::warn!(subject = %subject, error = %e, "could not queue the message again; returning it to the broker");
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            return_to_broker(delivery).await;
         }
     }
+}
+
+/// Gives a delivery back to its queue unacked, after a pause, so that a
+/// failure that persists does not spin.
+async fn return_to_broker(delivery: Delivery) {
+    tokio::time::sleep(RETURN_PAUSE).await;
+    let _ = delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
 }
 
 impl MessagingBackend for RabbitLink {
@@ -393,7 +423,9 @@ impl MessagingBackend for RabbitLink {
         if let Some(r) = msg.reply_to.as_deref().filter(|r| !r.is_empty()) {
             props = props.with_reply_to(headers::short("replyTo", r)?);
         }
-        self.broker.publish(exchange, key, &msg.body, props).await
+        self.broker
+            .publish(exchange, key, &msg.body, props, false)
+            .await
     }
 
     async fn request(&self, msg: RequestMessage) -> Result<ReplyMessage, MessagingError> {
@@ -440,8 +472,13 @@ impl RabbitLink {
     pub async fn drain(&self) {
         let _ = self.stop.send(true);
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(w) = worker {
-            let _ = tokio::time::timeout(DRAIN_DEADLINE * 2, w).await;
+        if let Some(mut w) = worker
+            && tokio::time::timeout(DRAIN_DEADLINE * 2, &mut w)
+                .await
+                .is_err()
+        {
+            tracing::warn!(actor = %self.deliverer.actor, "drain did not finish in time; stopping the link's consumers");
+            w.abort();
         }
     }
 }

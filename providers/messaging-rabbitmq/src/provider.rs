@@ -16,6 +16,7 @@ use crate::config::LinkValues;
 use crate::link::{Deliverer, RabbitLink};
 
 const HEALTH_ROUND_TRIP: Duration = Duration::from_secs(2);
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// messaging-rabbitmq.
 #[derive(Default)]
@@ -46,9 +47,17 @@ impl Provider for RabbitMessaging {
         })?;
         // Queues, bindings and consumers exist before the link is
         // acknowledged, so a message published after the ack is delivered.
-        let subscribed = crate::link::subscribe(&live, &settings, link.actor_id())
-            .await
-            .map_err(|e| ConfigError::unusable(format!("RabbitMQ: {e}")))?;
+        let subscribed = tokio::time::timeout(
+            SUBSCRIBE_TIMEOUT,
+            crate::link::subscribe(&live, &settings, link.actor_id()),
+        )
+        .await
+        .map_err(|_| {
+            ConfigError::unusable(format!(
+                "RabbitMQ did not set up the queues within {SUBSCRIBE_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|e| ConfigError::unusable(format!("RabbitMQ: {e}")))?;
         let deliverer = Deliverer {
             ctx: ctx.clone(),
             actor: link.actor_id().to_string(),

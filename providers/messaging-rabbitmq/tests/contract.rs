@@ -238,6 +238,20 @@ async fn a_failed_message_comes_back_until_handled_and_is_dead_lettered_after_ma
     );
     host.del_link(&pref, &actor2).await.unwrap();
     assert!(plain.get(&queue2).await.is_none(), "the original was acked");
+
+    // A dead-letter exchange that does not exist is refused at link time,
+    // not discovered when the first message would be lost.
+    let missing = format!("{ns}.no-such-exchange");
+    let refused = host
+        .link_actor(
+            &pref,
+            &new_actor(),
+            &[("subscription", &sub2), ("dead_letter_exchange", &missing)],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("dead_letter_exchange"), "{refused}");
     for q in [&queue, &queue2, &dead_letter] {
         plain.delete(q).await;
     }
