@@ -342,6 +342,62 @@ impl Provider {
     }
 }
 
+/// The ideal path of one operation at one concurrency, measured once; each
+/// provider path is then measured and printed beside it ([`Baseline::row`]).
+pub struct Baseline {
+    bench: &'static str,
+    op: String,
+    in_flight: usize,
+    json: bool,
+    ideal: Measure,
+    cpu: Vec<(String, f64)>,
+}
+
+impl Baseline {
+    /// Measures the ideal path: `load` (a [`measure`] or [`measure_with`])
+    /// while watching `procs`.
+    pub async fn measure(
+        bench: &'static str,
+        op: &str,
+        in_flight: usize,
+        json: bool,
+        procs: &[(&str, u32)],
+        load: impl Future<Output = Measure>,
+    ) -> Self {
+        let (ideal, cpu) = watched(procs, load).await;
+        Self {
+            bench,
+            op: op.to_string(),
+            in_flight,
+            json,
+            ideal,
+            cpu,
+        }
+    }
+
+    /// Measures one provider path (`load` while watching `procs`), signed
+    /// as `auth`, and prints its row beside the ideal path.
+    pub async fn row(
+        &self,
+        auth: Auth,
+        procs: &[(&str, u32)],
+        load: impl Future<Output = Measure>,
+    ) {
+        let (provider, cpu) = watched(procs, load).await;
+        Row::new(
+            self.bench,
+            &self.op,
+            self.in_flight,
+            auth,
+            self.ideal,
+            &self.cpu,
+            provider,
+            &cpu,
+        )
+        .print(self.json);
+    }
+}
+
 /// One measured row: the provider path beside the ideal path, in one run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Row {

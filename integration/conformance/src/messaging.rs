@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use lapin::options::ConfirmSelectOptions;
+use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString};
 use lattice_rpc::{Invocation, RpcError};
 use messaging_interface::MessagingClient;
 use messaging_interface::types::{Headers, PubMessage, SubMessage};
@@ -177,36 +174,8 @@ impl Peer {
             }
             Peer::Amqp(a) => {
                 let ch = a.conn.create_channel().await?;
-                let q = ch
-                    .queue_declare(
-                        ShortString::from(""),
-                        QueueDeclareOptions {
-                            exclusive: true,
-                            auto_delete: true,
-                            ..Default::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await?;
-                ch.queue_bind(
-                    q.name().clone(),
-                    a.exchange.as_str().into(),
-                    subject.into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-                let consumer = ch
-                    .basic_consume(
-                        q.name().clone(),
-                        ShortString::from(""),
-                        BasicConsumeOptions {
-                            no_ack: true,
-                            ..Default::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await?;
+                let consumer =
+                    lattice_fixtures::amqp::consume_key(&ch, &a.exchange, subject, true).await?;
                 Ok(PeerSub::Amqp(consumer))
             }
         }
@@ -252,7 +221,14 @@ impl Peer {
                 if let Some(h) = headers {
                     props = props.with_headers(amqp_table(h));
                 }
-                amqp_publish(&a.channel, &a.exchange, subject, body, props).await
+                lattice_fixtures::amqp::publish_confirmed(
+                    &a.channel,
+                    &a.exchange,
+                    subject,
+                    body,
+                    props,
+                )
+                .await
             }
         }
     }
@@ -287,7 +263,7 @@ impl Peer {
                 if let Some(c) = &m.correlation {
                     props = props.with_correlation_id(c.as_str().into());
                 }
-                amqp_publish(&a.channel, "", to, body, props).await
+                lattice_fixtures::amqp::publish_confirmed(&a.channel, "", to, body, props).await
             }
         }
     }
@@ -314,29 +290,6 @@ fn amqp_table(h: &Headers) -> FieldTable {
         t.insert(k.as_str().into(), v);
     }
     t
-}
-
-async fn amqp_publish(
-    channel: &lapin::Channel,
-    exchange: &str,
-    key: &str,
-    body: &[u8],
-    props: lapin::BasicProperties,
-) -> Result<()> {
-    let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
-        .await?
-        .await?;
-    if confirm.is_nack() {
-        bail!("the broker refused a publish to {key}");
-    }
-    Ok(())
 }
 
 /// What a messaging case needs.

@@ -39,8 +39,8 @@ use http_body_util::{BodyExt, Full};
 use httpserver_interface::{HttpRequest, HttpResponse};
 use hyper_util::rt::TokioIo;
 use lattice_bench::{
-    Auth, Common, HttpConn, Provider, Row, http_connect, http_get, measure_with, own_pid,
-    soak_with, spawn_self, watched,
+    Auth, Baseline, Common, HttpConn, Provider, Row, http_connect, http_get, measure_with, own_pid,
+    soak_with, spawn_self,
 };
 use lattice_host::ActorHandle;
 
@@ -240,29 +240,24 @@ async fn run(cli: Cli) -> Result<()> {
     Row::header(c.json);
     for &n in &c.in_flight {
         let conns = http_connect(&ideal_addr, n).await?;
-        let (ideal, ideal_cpu) = watched(
+        let base = Baseline::measure(
+            "httpserver",
+            "get",
+            n,
+            c.json,
             &[("ideal", ideal_pid), ("loadgen", own_pid())],
             measure_with(conns, c.requests, c.seconds, get),
         )
         .await;
         for u in &unders {
             let conns = http_connect(&u.addr, n).await?;
-            let (provider, provider_cpu) = watched(
+            let load = measure_with(conns, c.requests, c.seconds, get);
+            base.row(
+                u.p.auth,
                 &[("provider", u.p.pid), ("loadgen", own_pid())],
-                measure_with(conns, c.requests, c.seconds, get),
+                load,
             )
             .await;
-            Row::new(
-                "httpserver",
-                "get",
-                n,
-                u.p.auth,
-                ideal,
-                &ideal_cpu,
-                provider,
-                &provider_cpu,
-            )
-            .print(c.json);
         }
     }
     if let Some(secs) = c.soak_secs

@@ -25,7 +25,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use keyvalue_interface::KeyValueClient;
-use lattice_bench::{Auth, Common, Provider, Row, measure, own_pid, soak, spawn_self, watched};
+use lattice_bench::{Auth, Baseline, Common, Provider, Row, measure, own_pid, soak, spawn_self};
 
 #[derive(Parser)]
 #[command(about = "keyvalue-redis vs a bare NATS+Redis responder, one run, as ratios")]
@@ -176,7 +176,9 @@ async fn run(cli: Cli) -> Result<()> {
     Row::header(c.json);
     for &n in &c.in_flight {
         for op in [Op::Get, Op::Set] {
-            let (ideal, ideal_cpu) = watched(&[("ideal", ideal_pid), ("loadgen", own_pid())], {
+            let op_name = format!("{op:?}").to_lowercase();
+            let procs = [("ideal", ideal_pid), ("loadgen", own_pid())];
+            let base = Baseline::measure("keyvalue", &op_name, n, c.json, &procs, {
                 let ideal = Arc::new((
                     nats.clone(),
                     async_nats::Subject::from(subject.as_str()),
@@ -203,31 +205,22 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await;
             for u in &unders {
-                let (provider, provider_cpu) =
-                    watched(&[("provider", u.p.pid), ("loadgen", own_pid())], {
-                        let kv = u.kv.clone();
-                        measure(n, c.requests, c.seconds, move |i| {
-                            let kv = kv.clone();
-                            async move {
-                                match op {
-                                    Op::Get => kv.get(&key(i)).await.is_ok(),
-                                    Op::Set => kv.set(&key(i), VALUE, 0).await.is_ok(),
-                                }
-                            }
-                        })
-                    })
-                    .await;
-                Row::new(
-                    "keyvalue",
-                    &format!("{op:?}").to_lowercase(),
-                    n,
+                let kv = u.kv.clone();
+                let load = measure(n, c.requests, c.seconds, move |i| {
+                    let kv = kv.clone();
+                    async move {
+                        match op {
+                            Op::Get => kv.get(&key(i)).await.is_ok(),
+                            Op::Set => kv.set(&key(i), VALUE, 0).await.is_ok(),
+                        }
+                    }
+                });
+                base.row(
                     u.p.auth,
-                    ideal,
-                    &ideal_cpu,
-                    provider,
-                    &provider_cpu,
+                    &[("provider", u.p.pid), ("loadgen", own_pid())],
+                    load,
                 )
-                .print(c.json);
+                .await;
             }
         }
     }

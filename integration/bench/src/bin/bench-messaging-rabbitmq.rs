@@ -37,11 +37,11 @@ use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+    ConfirmSelectOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
-use lattice_bench::{Auth, Common, Provider, Row, measure, own_pid, soak, spawn_self, watched};
+use lattice_bench::{Auth, Baseline, Common, Provider, Row, measure, own_pid, soak, spawn_self};
 use lattice_host::ActorHandle;
 use messaging_interface::MessagingClient;
 use messaging_interface::types::SubMessage;
@@ -92,36 +92,7 @@ async fn connect(url: &str) -> Result<Connection> {
 
 /// A consumer on a fresh exclusive queue bound to `key` on `amq.topic`.
 async fn consume(ch: &Channel, key: &str, no_ack: bool) -> Result<Consumer> {
-    let q = ch
-        .queue_declare(
-            ShortString::from(""),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    ch.queue_bind(
-        q.name().clone(),
-        EXCHANGE.into(),
-        key.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    Ok(ch
-        .basic_consume(
-            q.name().clone(),
-            ShortString::from(""),
-            BasicConsumeOptions {
-                no_ack,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?)
+    lattice_fixtures::amqp::consume_key(ch, EXCHANGE, key, no_ack).await
 }
 
 /// Bare AMQP requests through direct reply-to, matched by correlation id.
@@ -305,19 +276,15 @@ impl Handled {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiting().insert(id, tx);
-        let published = match ch
-            .basic_publish(
-                EXCHANGE.into(),
-                key.into(),
-                BasicPublishOptions::default(),
-                id.to_string().as_bytes(),
-                BasicProperties::default(),
-            )
-            .await
-        {
-            Ok(confirm) => confirm.await.is_ok(),
-            Err(_) => false,
-        };
+        let published = lattice_fixtures::amqp::publish_confirmed(
+            ch,
+            EXCHANGE,
+            key,
+            id.to_string().as_bytes(),
+            BasicProperties::default(),
+        )
+        .await
+        .is_ok();
         let ok = published && matches!(tokio::time::timeout(CALL_TIMEOUT, rx).await, Ok(Ok(())));
         if !ok {
             self.waiting().remove(&id);
@@ -491,7 +458,12 @@ async fn run(cli: Cli) -> Result<()> {
     Row::header(c.json);
     for &n in &c.in_flight {
         for op in OPS {
-            let (ideal, ideal_cpu) = watched(
+            let op_name = format!("{op:?}").to_lowercase();
+            let base = Baseline::measure(
+                "messaging-rabbitmq",
+                &op_name,
+                n,
+                c.json,
                 &[
                     ("ideal", peer_pid),
                     ("loadgen", own_pid()),
@@ -507,30 +479,17 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await;
             for u in &unders {
+                let (b, to) = (bench.clone(), u.path.clone());
+                let load = measure(n, c.requests, c.seconds, move |_| {
+                    let (b, to) = (b.clone(), to.clone());
+                    async move { b.provider(&to, op).await }
+                });
                 let procs = [
                     ("provider", u.p.pid),
                     ("loadgen", own_pid()),
                     ("rabbitmq", broker),
                 ];
-                let (provider, provider_cpu) = watched(&procs, {
-                    let (b, to) = (bench.clone(), u.path.clone());
-                    measure(n, c.requests, c.seconds, move |_| {
-                        let (b, to) = (b.clone(), to.clone());
-                        async move { b.provider(&to, op).await }
-                    })
-                })
-                .await;
-                Row::new(
-                    "messaging-rabbitmq",
-                    &format!("{op:?}").to_lowercase(),
-                    n,
-                    u.p.auth,
-                    ideal,
-                    &ideal_cpu,
-                    provider,
-                    &provider_cpu,
-                )
-                .print(c.json);
+                base.row(u.p.auth, &procs, load).await;
             }
         }
     }

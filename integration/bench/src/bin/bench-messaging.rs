@@ -36,7 +36,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use lattice_bench::{Auth, Common, Provider, Row, measure, own_pid, soak, spawn_self, watched};
+use lattice_bench::{Auth, Baseline, Common, Provider, Row, measure, own_pid, soak, spawn_self};
 use lattice_host::ActorHandle;
 use messaging_interface::MessagingClient;
 use messaging_interface::types::SubMessage;
@@ -314,35 +314,34 @@ async fn run(cli: Cli) -> Result<()> {
     Row::header(c.json);
     for &n in &c.in_flight {
         for op in OPS {
-            let (ideal, ideal_cpu) = watched(&[("ideal", peer_pid), ("loadgen", own_pid())], {
-                let b = bench.clone();
-                measure(n, c.requests, c.seconds, move |_| {
-                    let b = b.clone();
-                    async move { b.ideal(op).await }
-                })
-            })
+            let op_name = format!("{op:?}").to_lowercase();
+            let base = Baseline::measure(
+                "messaging",
+                &op_name,
+                n,
+                c.json,
+                &[("ideal", peer_pid), ("loadgen", own_pid())],
+                {
+                    let b = bench.clone();
+                    measure(n, c.requests, c.seconds, move |_| {
+                        let b = b.clone();
+                        async move { b.ideal(op).await }
+                    })
+                },
+            )
             .await;
             for u in &unders {
-                let procs = [("provider", u.p.pid), ("loadgen", own_pid())];
-                let (provider, provider_cpu) = watched(&procs, {
-                    let (b, to) = (bench.clone(), u.path.clone());
-                    measure(n, c.requests, c.seconds, move |_| {
-                        let (b, to) = (b.clone(), to.clone());
-                        async move { b.provider(&to, op).await }
-                    })
-                })
-                .await;
-                Row::new(
-                    "messaging",
-                    &format!("{op:?}").to_lowercase(),
-                    n,
+                let (b, to) = (bench.clone(), u.path.clone());
+                let load = measure(n, c.requests, c.seconds, move |_| {
+                    let (b, to) = (b.clone(), to.clone());
+                    async move { b.provider(&to, op).await }
+                });
+                base.row(
                     u.p.auth,
-                    ideal,
-                    &ideal_cpu,
-                    provider,
-                    &provider_cpu,
+                    &[("provider", u.p.pid), ("loadgen", own_pid())],
+                    load,
                 )
-                .print(c.json);
+                .await;
             }
         }
     }

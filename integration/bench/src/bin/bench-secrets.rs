@@ -24,8 +24,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use lattice_bench::{
-    Auth, Common, HttpConn, Provider, Row, http_connect, http_get, measure, measure_with, own_pid,
-    soak, watched,
+    Auth, Baseline, Common, HttpConn, Provider, Row, http_connect, http_get, measure, measure_with,
+    own_pid, soak,
 };
 use lattice_fixtures::{VaultFixture, VaultServer};
 use secrets_interface::SecretsClient;
@@ -128,7 +128,11 @@ async fn run(cli: Cli) -> Result<()> {
     for &n in &c.in_flight {
         let conns = http_connect(&fixture.addr, n).await?;
         let f = fixture.clone();
-        let (ideal, ideal_cpu) = watched(
+        let base = Baseline::measure(
+            "secrets",
+            "get",
+            n,
+            c.json,
             &[("vault", vault_pid), ("loadgen", own_pid())],
             measure_with(conns, c.requests, c.seconds, move |conn, _| {
                 bare_read(conn, f.clone())
@@ -137,29 +141,16 @@ async fn run(cli: Cli) -> Result<()> {
         .await;
         for u in &unders {
             let client = u.client.clone();
-            let (provider, provider_cpu) = watched(
-                &[
-                    ("provider", u.p.pid),
-                    ("vault", vault_pid),
-                    ("loadgen", own_pid()),
-                ],
-                measure(n, c.requests, c.seconds, move |_| {
-                    let client = client.clone();
-                    async move { client.get_open(PATH, Some(FIELD), None).await.is_ok() }
-                }),
-            )
-            .await;
-            Row::new(
-                "secrets",
-                "get",
-                n,
-                u.p.auth,
-                ideal,
-                &ideal_cpu,
-                provider,
-                &provider_cpu,
-            )
-            .print(c.json);
+            let load = measure(n, c.requests, c.seconds, move |_| {
+                let client = client.clone();
+                async move { client.get_open(PATH, Some(FIELD), None).await.is_ok() }
+            });
+            let procs = [
+                ("provider", u.p.pid),
+                ("vault", vault_pid),
+                ("loadgen", own_pid()),
+            ];
+            base.row(u.p.auth, &procs, load).await;
         }
     }
     if let Some(secs) = c.soak_secs
