@@ -49,7 +49,9 @@ pub struct Live {
     /// Counts connections made by this broker: links re-subscribe when it moves.
     pub generation: u64,
     /// Publishes, in confirm mode (reopened when the broker closed it).
-    publisher: tokio::sync::Mutex<Channel>,
+    publisher: std::sync::Mutex<Channel>,
+    /// One reopen of the publisher channel at a time.
+    reopening: tokio::sync::Mutex<()>,
     /// Requests: consumes direct reply-to, in confirm mode.
     requester: Channel,
     pending: Arc<Pending>,
@@ -166,7 +168,8 @@ async fn open(s: &ConnSettings, generation: u64) -> Result<Arc<Live>, String> {
     Ok(Arc::new(Live {
         conn,
         generation,
-        publisher: tokio::sync::Mutex::new(publisher),
+        publisher: std::sync::Mutex::new(publisher),
+        reopening: tokio::sync::Mutex::new(()),
         requester,
         pending,
         next_id: AtomicU64::new(1),
@@ -433,16 +436,26 @@ impl Live {
     /// The publisher channel, reopened when the broker closed it (for
     /// example after a publish to an exchange that was deleted).
     async fn publisher(&self) -> Result<Channel, MessagingError> {
-        let mut ch = self.publisher.lock().await;
-        if !ch.status().connected() {
-            let fresh = self.conn.create_channel().await.map_err(amqp_error)?;
-            fresh
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .map_err(amqp_error)?;
-            *ch = fresh;
+        if let Some(ch) = self.open_publisher() {
+            return Ok(ch);
         }
-        Ok(ch.clone())
+        let _one = self.reopening.lock().await;
+        if let Some(ch) = self.open_publisher() {
+            return Ok(ch);
+        }
+        let fresh = self.conn.create_channel().await.map_err(amqp_error)?;
+        fresh
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(amqp_error)?;
+        *self.publisher.lock().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// The publisher channel, while it is open (no wait on the hot path).
+    fn open_publisher(&self) -> Option<Channel> {
+        let ch = self.publisher.lock().unwrap_or_else(|p| p.into_inner());
+        ch.status().connected().then(|| ch.clone())
     }
 
     /// A round trip to the broker: opens and closes a channel.

@@ -321,16 +321,17 @@ async fn handle(
     broker: &Broker,
     s: &LinkSettings,
     d: &Deliverer,
-    delivery: Delivery,
+    mut delivery: Delivery,
     queues: &Queues,
 ) {
-    let subject = subject_of(&delivery);
     let msg = SubMessage {
-        subject: subject.clone(),
+        subject: subject_of(&delivery),
         reply_to: reply_address(&delivery),
-        body: delivery.data.clone(),
+        // Moved, not copied: a copy for redelivery is made from `msg.body`.
+        body: std::mem::take(&mut delivery.data),
         headers: headers::from_table(delivery.properties.headers().as_ref()),
     };
+    let subject = msg.subject.as_str();
     tracing::debug!(actor = %d.actor, subject = %subject, "message received");
     let handled = match messaging_interface::deliver(&d.ctx, &d.actor, &msg, d.timeout).await {
         Ok(()) => true,
@@ -350,7 +351,7 @@ async fn handle(
     let mut table = delivery.properties.headers().clone().unwrap_or_default();
     table.insert(
         ROUTING_KEY.into(),
-        AMQPValue::LongString(LongString::from(subject.as_str())),
+        AMQPValue::LongString(LongString::from(subject)),
     );
     let (exchange, key, what) = if delivered < s.max_deliver {
         table.insert(
@@ -362,10 +363,10 @@ async fn handle(
     } else {
         table.insert(
             headers::DEAD_LETTER_KEY.into(),
-            AMQPValue::LongString(LongString::from(subject.as_str())),
+            AMQPValue::LongString(LongString::from(subject)),
         );
         match &s.dead_letter_exchange {
-            Some(x) => (x.clone(), subject.clone(), "dead-lettered"),
+            Some(x) => (x.clone(), subject.to_string(), "dead-lettered"),
             None => {
                 // Declared when first needed, so links that never dead-letter
                 // leave no queue behind.
@@ -381,7 +382,7 @@ async fn handle(
     let props = delivery.properties.clone().with_headers(table);
     // Mandatory: a copy no queue received is a failure, never a silent loss.
     match broker
-        .publish(&exchange, &key, &delivery.data, props, true)
+        .publish(&exchange, &key, &msg.body, props, true)
         .await
     {
         Ok(()) => {

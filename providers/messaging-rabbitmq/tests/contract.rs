@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicGetOptions, ConfirmSelectOptions, QueueDeleteOptions};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use lattice_conformance::Suite;
@@ -120,18 +118,10 @@ impl Plain {
     }
 
     /// Publishes to `amq.topic` (persistent) and waits for the confirm.
-    async fn publish(&self, key: &str, body: &[u8]) -> Result<(), lapin::Error> {
-        self.ch
-            .basic_publish(
-                "amq.topic".into(),
-                key.into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await?
-            .await?;
-        Ok(())
+    async fn publish(&self, key: &str, body: &[u8]) -> anyhow::Result<()> {
+        let persistent = BasicProperties::default().with_delivery_mode(2);
+        lattice_fixtures::amqp::publish_confirmed(&self.ch, "amq.topic", key, body, persistent)
+            .await
     }
 
     /// Takes one message from `queue`, if the queue exists and holds one
@@ -258,7 +248,7 @@ async fn a_failed_message_comes_back_until_handled_and_is_dead_lettered_after_ma
 }
 
 #[tokio::test]
-async fn durable_queue_keeps_messages_published_while_the_provider_is_down() {
+async fn a_shared_queue_keeps_messages_published_while_the_provider_is_down() {
     let host = lattice_conformance::test_host().await.unwrap();
     let ns = lattice_fixtures::fresh_name("events");
     let plain = Plain::connect(SHARED).await;
@@ -349,6 +339,44 @@ async fn subscriptions_come_back_after_a_broker_restart() {
     }
     assert!(host.health(&pref).await.unwrap().healthy);
     assert_eq!(p.pid(), pid, "the provider was not restarted");
+
+    // durable=true: the queue and its persistent messages outlive a broker
+    // restart while no link consumes them.
+    host.del_link(&pref, &actor).await.unwrap();
+    while tokio::time::timeout(Duration::from_millis(300), rx.recv())
+        .await
+        .is_ok_and(|m| m.is_some())
+    {}
+    for i in 0..3 {
+        plain
+            .publish("app.events", format!("kept-{i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    drop(plain);
+    broker.stop();
+    broker.restart().unwrap();
+    host.link_actor(
+        &pref,
+        &actor,
+        &[
+            ("uri", uri.as_str()),
+            ("subscription", "app.events|app.workers"),
+            ("durable", "true"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut kept = Vec::new();
+    while kept.len() < 3 {
+        let body = String::from_utf8_lossy(&recv(&mut rx).await.0.body).to_string();
+        // An `again-*` left in the queue before the restart may come first.
+        if body.starts_with("kept-") {
+            kept.push(body);
+        }
+    }
+    kept.sort();
+    assert_eq!(kept, vec!["kept-0", "kept-1", "kept-2"]);
 }
 
 #[tokio::test]
