@@ -146,14 +146,6 @@ impl Peer {
         }
     }
 
-    /// The backend's name, for reports.
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Peer::Nats(_) => "nats",
-            Peer::Amqp(_) => "amqp",
-        }
-    }
-
     /// `prefix` followed by the backend's "one or more tokens" wildcard.
     pub fn all_under(&self, prefix: &str) -> String {
         match self {

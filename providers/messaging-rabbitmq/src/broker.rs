@@ -307,21 +307,7 @@ impl Broker {
     ) -> Result<(), MessagingError> {
         let live = self.connected()?;
         let channel = live.publisher().await?;
-        let confirm = channel
-            .basic_publish(
-                headers::short("the exchange", exchange)?,
-                headers::short("the subject", routing_key)?,
-                BasicPublishOptions {
-                    mandatory,
-                    ..Default::default()
-                },
-                body,
-                props,
-            )
-            .await
-            .map_err(amqp_error)?
-            .await
-            .map_err(amqp_error)?;
+        let confirm = send(&channel, exchange, routing_key, mandatory, body, props).await?;
         if confirm.is_nack() {
             return Err(MessagingError::Unavailable(format!(
                 "RabbitMQ refused the message for {routing_key}"
@@ -372,22 +358,7 @@ impl Broker {
             .with_reply_to(DIRECT_REPLY_TO.into())
             .with_correlation_id(ShortString::from(id.to_string()));
         let work = async {
-            let confirm = live
-                .requester
-                .basic_publish(
-                    headers::short("the exchange", exchange)?,
-                    headers::short("the subject", routing_key)?,
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
-                    body,
-                    props,
-                )
-                .await
-                .map_err(amqp_error)?
-                .await
-                .map_err(amqp_error)?;
+            let confirm = send(&live.requester, exchange, routing_key, true, body, props).await?;
             if let Some(returned) = confirm.take_message() {
                 // lapin hands a returned message to whichever confirm comes
                 // next: answer the request it belongs to.
@@ -417,6 +388,32 @@ impl Broker {
             MessagingError::Timeout(format!("no reply on {routing_key} within {timeout:?}"))
         })?
     }
+}
+
+/// Publishes on `channel` (in confirm mode) and waits for the confirm.
+async fn send(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    mandatory: bool,
+    body: &[u8],
+    props: BasicProperties,
+) -> Result<lapin::Confirmation, MessagingError> {
+    channel
+        .basic_publish(
+            headers::short("the exchange", exchange)?,
+            headers::short("the subject", routing_key)?,
+            BasicPublishOptions {
+                mandatory,
+                ..Default::default()
+            },
+            body,
+            props,
+        )
+        .await
+        .map_err(amqp_error)?
+        .await
+        .map_err(amqp_error)
 }
 
 /// Removes a request's waiter however the request ends.
