@@ -24,7 +24,10 @@ impl Host {
     /// `iss`, when this host has a lattice key; or Ed25519 from a trusted
     /// issuer (this host's cluster key, or one added with `trust_issuer`).
     /// A provider's call is refused `not-linked` unless the provider is
-    /// linked to the actor ([`Host::links`]).
+    /// linked to the actor ([`Host::links`]). Every server of one actor
+    /// joins one queue group (the actor's key), so each call is handled
+    /// once however many processes serve the actor: a new version can
+    /// start beside the old one and take over with no call lost or doubled.
     pub async fn serve_actor<H: Handler>(
         &self,
         actor_key: &str,
@@ -32,7 +35,10 @@ impl Host {
     ) -> Result<ActorHandle, HostError> {
         let sub = self
             .nats()
-            .subscribe(subjects::actor_rpc(self.lattice(), actor_key))
+            .queue_subscribe(
+                subjects::actor_rpc(self.lattice(), actor_key),
+                actor_key.to_string(),
+            )
             .await
             .map_err(|e| HostError::nats("subscribing to an actor subject", e))?;
         subjects::server_sync(self.nats(), Duration::from_secs(10))

@@ -25,8 +25,10 @@
 mod actor;
 mod error;
 mod host;
+pub mod keys;
 mod launch;
 mod links;
+pub mod state;
 
 pub use actor::ActorHandle;
 pub use error::HostError;

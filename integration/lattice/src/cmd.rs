@@ -12,11 +12,11 @@ use lattice_host::Host;
 use lattice_rpc::secret::SealingKey;
 use serde_json::{Value, json};
 
-use crate::keys::{Keys, Location};
 use crate::local::{self, StateDir};
 use crate::out::{self, Out};
-use crate::state::{ProviderRecord, State};
 use crate::{Cli, Command, KeysCmd, LinkCmd, call, check, hostctl, links, up};
+use lattice_host::keys::{Keys, Location};
+use lattice_host::state::{ProviderRecord, State};
 
 const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
 

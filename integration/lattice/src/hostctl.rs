@@ -14,7 +14,7 @@ use lattice_rpc::claims::{LatticeKey, MacCheck, MacKey, Verifier, sign_control};
 use lattice_rpc::control::CLAIMS_HEADER;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::Keys;
+use lattice_host::keys::Keys;
 
 /// `stop`: stop every instance of a provider this host runs, and do not restart it.
 pub const STOP: &str = "stop";

@@ -11,7 +11,7 @@ use lattice_host::{Host, ProviderRef};
 use lattice_rpc::LinkDefinition;
 use lattice_rpc::secret::SealedBytes;
 
-use crate::state::{LinkRecord, ProviderRecord, State};
+use lattice_host::state::{LinkRecord, ProviderRecord, State};
 
 /// What became of a link put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,7 +28,7 @@ impl StateDir {
                 Some(p) => p.into(),
                 None => match std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
                     Some(p) => PathBuf::from(p).join("lattice"),
-                    None => crate::keys::home()?.join(".local/state/lattice"),
+                    None => lattice_host::keys::home()?.join(".local/state/lattice"),
                 },
             },
         };
@@ -80,7 +80,7 @@ impl StateDir {
         self.ensure(&self.root)?;
         let path = self
             .root
-            .join(format!("up-{}.lock", crate::state::escape(prefix)));
+            .join(format!("up-{}.lock", lattice_host::state::escape(prefix)));
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -114,13 +114,18 @@ impl StateDir {
     pub fn log_path(&self, prefix: &str, name: &str) -> PathBuf {
         self.root
             .join("logs")
-            .join(crate::state::escape(prefix))
-            .join(format!("{}.log", crate::state::escape(name)))
+            .join(lattice_host::state::escape(prefix))
+            .join(format!("{}.log", lattice_host::state::escape(name)))
     }
 
     /// Creates the log directory of `prefix`.
     pub fn ensure_logs(&self, prefix: &str) -> Result<()> {
-        self.ensure(&self.root.join("logs").join(crate::state::escape(prefix)))
+        self.ensure(
+            &self
+                .root
+                .join("logs")
+                .join(lattice_host::state::escape(prefix)),
+        )
     }
 }
 

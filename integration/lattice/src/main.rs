@@ -13,13 +13,11 @@ mod call;
 mod check;
 mod cmd;
 mod hostctl;
-mod keys;
 mod links;
 mod local;
 mod manifest;
 mod out;
 mod provider_bin;
-mod state;
 mod up;
 
 use std::path::PathBuf;

@@ -15,8 +15,19 @@
 //! config = { url = "redis://127.0.0.1:6379" }   # provider-wide config
 //! env = { RUST_LOG = "info" }
 //!
+//! [[component]]                         # a WebAssembly component, run by `lattice-components`
+//! name = "notes"                         # how commands and links name it
+//! wasm = "notes.wasm"                    # relative to this file
+//! config = { bucket = "notes" }          # what `wasi:config/runtime` answers
+//! env = { LANG = "C" }                   # its whole environment
+//! memory_limit_mb = 256                  # per instance (one instance per request)
+//! time_limit_ms = 10000                  # per request, then it traps: 500
+//! max_instances = 64                     # requests in flight at once
+//! # actor = "MB…"                        # default: derived from prefix and name
+//!
 //! [[link]]
-//! actor = "MB…"                          # the actor's public key
+//! actor = "MB…"                          # the actor's public key, or:
+//! # component = "notes"                  # a component of this manifest
 //! provider = "kv"
 //! values = { url = "redis://127.0.0.1:6379/1" }
 //! secrets = { password = { env = "REDIS_PASSWORD" }, token = { file = "/run/token" } }
@@ -27,6 +38,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use lattice_host::keys::{line_col, toml_error};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -41,6 +53,19 @@ pub struct Manifest {
     pub providers: Vec<ProviderSpec>,
     /// Links, in the order they are put.
     pub links: Vec<LinkSpec>,
+    /// Components (each also among `providers`, run by [`COMPONENT_HOST`]).
+    pub components: Vec<ComponentSpec>,
+}
+
+/// One component of a manifest.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// Its name in commands and links.
+    pub name: String,
+    /// Its actor key.
+    pub actor: String,
+    /// The `.wasm` file, absolute.
+    pub wasm: PathBuf,
 }
 
 /// One provider of a manifest.
@@ -62,6 +87,26 @@ pub struct ProviderSpec {
     pub contract: Option<String>,
     /// Where it is declared (`file:line`).
     pub at: String,
+}
+
+/// The binary that runs components (`[[component]]` entries become
+/// providers of this binary, so they are supervised, health-checked,
+/// stopped and replaced like any provider).
+pub const COMPONENT_HOST: &str = "lattice-components";
+/// The contract the component host answers under.
+pub const COMPONENT_CONTRACT: &str = "lattice:component";
+
+/// The actor key of component `name` in lattice `prefix` when the manifest
+/// names none: the same on every host and every run, so links recorded in
+/// the shared state keep pointing at it. It is an identity, not a secret:
+/// calls are signed by hosts, never with an actor's key.
+pub fn component_actor(prefix: &str, name: &str) -> String {
+    use sha2::Digest;
+    let seed: [u8; 32] =
+        sha2::Sha256::digest(format!("lattice-component-actor-v1\0{prefix}\0{name}")).into();
+    nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::Module, seed)
+        .map(|k| k.public_key())
+        .unwrap_or_default()
 }
 
 /// Where a secret's value comes from; the value itself is never in the manifest.
@@ -125,6 +170,25 @@ struct Raw {
     provider: Vec<Spanned<RawProvider>>,
     #[serde(default)]
     link: Vec<Spanned<RawLink>>,
+    #[serde(default)]
+    component: Vec<Spanned<RawComponent>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    name: Spanned<String>,
+    wasm: Spanned<String>,
+    actor: Option<Spanned<String>>,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    memory_limit_mb: Option<u64>,
+    time_limit_ms: Option<u64>,
+    max_instances: Option<u32>,
+    #[serde(default = "one")]
+    instances: Spanned<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,7 +219,8 @@ fn one() -> Spanned<i64> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLink {
-    actor: Spanned<String>,
+    actor: Option<Spanned<String>>,
+    component: Option<Spanned<String>>,
     provider: Spanned<String>,
     #[serde(default)]
     values: BTreeMap<String, toml::Value>,
@@ -168,28 +233,6 @@ struct RawLink {
 struct RawSecret {
     env: Option<String>,
     file: Option<PathBuf>,
-}
-
-/// `line L, column C: message` for a TOML error.
-pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim_end();
-    match e.span() {
-        Some(span) => {
-            let (line, col) = line_col(text, span.start);
-            format!("line {line}, column {col}: {msg}")
-        }
-        None => msg.to_string(),
-    }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |n| before.len() - n - 1)
-        + 1;
-    (line, col)
 }
 
 /// Link names, provider names and prefixes: what the lattice accepts in a
@@ -320,17 +363,129 @@ impl Manifest {
             });
         }
 
+        let base = path.parent().unwrap_or(Path::new(""));
+        let mut components = Vec::new();
+        for c in raw.component {
+            let span = c.span();
+            let c = c.into_inner();
+            let name = c.name.get_ref().clone();
+            if !valid_token(&name) {
+                bail!(
+                    "{}: component name {name:?} must be non-empty, without '.', '*', '>' or spaces",
+                    at(c.name.span())
+                );
+            }
+            if !names.insert(name.clone()) {
+                bail!(
+                    "{}: {name:?} already names a provider or component of this manifest",
+                    at(c.name.span())
+                );
+            }
+            let wasm = base.join(c.wasm.get_ref().trim());
+            if !wasm.is_file() {
+                bail!(
+                    "{}: component {name:?}: {} is not a file (build it first?)",
+                    at(c.wasm.span()),
+                    wasm.display()
+                );
+            }
+            let wasm = std::fs::canonicalize(&wasm).unwrap_or(wasm);
+            let actor = match &c.actor {
+                Some(a) => {
+                    let a_str = a.get_ref().trim().to_string();
+                    if !a_str.starts_with('M') || nkeys::KeyPair::from_public_key(&a_str).is_err() {
+                        bail!(
+                            "{}: actor {a_str:?} is not an actor's public key (M…, 56 characters)",
+                            at(a.span())
+                        );
+                    }
+                    a_str
+                }
+                None => component_actor(&prefix, &name),
+            };
+            let instances = *c.instances.get_ref();
+            if !(1..=16).contains(&instances) {
+                bail!(
+                    "{}: component {name:?}: instances must be 1 to 16, not {instances}",
+                    at(span)
+                );
+            }
+            let mut config = serde_json::Map::new();
+            for (k, v) in &c.config {
+                match value_text(v) {
+                    Some(t) => {
+                        config.insert(k.clone(), serde_json::Value::String(t));
+                    }
+                    None => bail!(
+                        "{}: component {name:?}: config `{k}` must be a string, number or boolean, not a {}",
+                        at(span),
+                        v.type_str()
+                    ),
+                }
+            }
+            let mut host_config = serde_json::json!({
+                "wasm": wasm.display().to_string(),
+                "actor": actor,
+                "name": name,
+                "config": serde_json::Value::Object(config).to_string(),
+                "env": serde_json::to_string(&c.env).unwrap_or_default(),
+            });
+            for (k, v) in [
+                ("memory_limit_mb", c.memory_limit_mb),
+                ("time_limit_ms", c.time_limit_ms),
+                ("max_instances", c.max_instances.map(u64::from)),
+            ] {
+                if let Some(v) = v {
+                    host_config[k] = serde_json::json!(v);
+                }
+            }
+            providers.push(ProviderSpec {
+                name: name.clone(),
+                binary: COMPONENT_HOST.to_string(),
+                instances: instances as u32,
+                link_name: "default".to_string(),
+                config: Some(host_config),
+                env: BTreeMap::new(),
+                contract: Some(COMPONENT_CONTRACT.to_string()),
+                at: at(span),
+            });
+            components.push(ComponentSpec { name, actor, wasm });
+        }
+
         let mut links = Vec::new();
         let mut seen: HashMap<(String, String), String> = HashMap::new();
         for l in raw.link {
             let span = l.span();
             let l = l.into_inner();
             let here = at(span);
-            let actor = l.actor.get_ref().trim().to_string();
-            if !actor.starts_with('M') || nkeys::KeyPair::from_public_key(&actor).is_err() {
+            let actor = match (&l.actor, &l.component) {
+                (Some(a), None) => {
+                    let actor = a.get_ref().trim().to_string();
+                    if !actor.starts_with('M') || nkeys::KeyPair::from_public_key(&actor).is_err() {
+                        bail!(
+                            "{}: actor {actor:?} is not an actor's public key (M…, 56 characters)",
+                            at(a.span())
+                        );
+                    }
+                    actor
+                }
+                (None, Some(c)) => match components.iter().find(|x| &x.name == c.get_ref()) {
+                    Some(x) => x.actor.clone(),
+                    None => bail!(
+                        "{}: the link names component {:?}, which this manifest does not declare",
+                        at(c.span()),
+                        c.get_ref()
+                    ),
+                },
+                _ => bail!(
+                    "{here}: a link needs exactly one of `actor = \"M…\"` or `component = \"NAME\"`"
+                ),
+            };
+            if components.iter().any(|x| x.name == *l.provider.get_ref()) {
                 bail!(
-                    "{}: actor {actor:?} is not an actor's public key (M…, 56 characters)",
-                    at(l.actor.span())
+                    "{}: {:?} is a component; a link goes from an actor or component to a provider",
+                    at(l.provider.span()),
+                    l.provider.get_ref()
                 );
             }
             let provider = l.provider.get_ref().clone();
@@ -394,6 +549,7 @@ impl Manifest {
             nats_url,
             providers,
             links,
+            components,
         })
     }
 }

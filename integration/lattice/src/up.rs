@@ -19,13 +19,13 @@ use lattice_host::{Host, ProviderProcess, ProviderRef};
 use serde_json::json;
 
 use crate::hostctl::{self, Gate, Reply, Touched};
-use crate::keys::Keys;
 use crate::links;
 use crate::local::{self, StateDir};
-use crate::manifest::{LinkSpec, Manifest, ProviderSpec};
+use crate::manifest::{self, LinkSpec, Manifest, ProviderSpec};
 use crate::out::Out;
 use crate::provider_bin::{self, Described};
-use crate::state::{InstanceRecord, ProviderRecord, State};
+use lattice_host::keys::Keys;
+use lattice_host::state::{InstanceRecord, ProviderRecord, State};
 
 /// Health is asked this often of every instance.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
@@ -323,10 +323,30 @@ fn check(args: &UpArgs, out: Out) -> Result<Checked> {
 /// Runs `lattice up` until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs, keys: Keys, dir: StateDir, out: Out) -> Result<()> {
     let Checked {
-        manifest,
+        mut manifest,
         binaries,
         secrets,
     } = check(&args, out)?;
+    // A component host signs its component's calls with the lattice's keys:
+    // it reads the keys file this run uses.
+    for p in &mut manifest.providers {
+        if p.contract.as_deref() == Some(manifest::COMPONENT_CONTRACT)
+            && let Some(serde_json::Value::Object(c)) = &mut p.config
+        {
+            c.insert(
+                "keys_file".into(),
+                json!(keys.location.path.display().to_string()),
+            );
+        }
+    }
+    for c in &manifest.components {
+        out.note(format!(
+            "component {}: actor {} ({})",
+            c.name,
+            c.actor,
+            c.wasm.display()
+        ));
+    }
     let prefix = manifest.prefix.clone();
     let nats_url = args.nats_url.clone().unwrap_or(manifest.nats_url.clone());
     let _lock = dir.lock(&prefix)?;

@@ -17,7 +17,7 @@ mod store;
 pub mod types;
 
 pub use client::KeyValueClient;
-pub use dispatch::dispatch;
+pub use dispatch::{dispatch, validate_bucket};
 pub use error::KvError;
 pub use store::{CasOutcome, KeyValueStore};
 

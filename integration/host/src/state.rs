@@ -297,6 +297,16 @@ impl State {
             .await
     }
 
+    /// Every change to the links of `actor`, the links it has now first: a
+    /// JetStream key-value watch of `link.*.*.{actor}`. A `Put` entry holds
+    /// a [`LinkRecord`] in JSON; a `Delete` or `Purge` names the key only.
+    pub async fn watch_links_of(&self, actor: &str) -> Result<kv::Watch> {
+        self.kv
+            .watch_with_history(format!("link.*.*.{}", escape(actor)))
+            .await
+            .with_context(|| format!("cannot watch the links of {actor} in {}", self.bucket))
+    }
+
     /// Every link.
     pub async fn links(&self) -> Result<Vec<LinkRecord>> {
         self.list("link").await

@@ -133,13 +133,8 @@ impl Keys {
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the keys file {}", path.display()))?;
-        let raw: KeysToml = toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: {}",
-                path.display(),
-                crate::manifest::toml_error(&text, &e)
-            )
-        })?;
+        let raw: KeysToml = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), toml_error(&text, &e)))?;
         let cluster = nkeys::KeyPair::from_seed(raw.cluster_seed.trim()).map_err(|_| {
             anyhow::anyhow!("{}: cluster_seed is not an nkey seed (SC…)", path.display())
         })?;
@@ -203,6 +198,29 @@ impl Keys {
             location,
         })
     }
+}
+
+/// `line L, column C: message` for a TOML error.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg.to_string(),
+    }
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
+    (line, col)
 }
 
 #[cfg(test)]

@@ -1,0 +1,136 @@
+//! The wasmtime engine, and components compiled once and kept on disk.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// The epoch advances this often; time limits are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// An engine for components: async, epoch interruption (time limits), and
+/// a pooling allocator sized for `max_instances` instances of at most
+/// `memory_bytes` of linear memory each.
+pub fn engine(max_instances: u32, memory_bytes: usize) -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    // A component made by common toolchains links several core modules
+    // (the program, libc, an adapter), each with its own tables.
+    let per = 16;
+    pool.total_component_instances(max_instances)
+        .total_core_instances(max_instances.saturating_mul(per))
+        .total_memories(max_instances.saturating_mul(4))
+        .total_tables(max_instances.saturating_mul(per))
+        .total_stacks(max_instances)
+        .max_memories_per_component(per)
+        .max_tables_per_component(per)
+        .max_core_instances_per_component(per * 4)
+        .table_elements(100_000)
+        .max_memory_size(memory_bytes);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("cannot set up wasmtime")
+}
+
+/// Ticks the engine's epoch until the process ends.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(|_| ())
+        .unwrap_or_else(|e| tracing::error!("cannot start the epoch ticker: {e}"));
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Compiled now (and stored).
+    Compiled,
+    /// Loaded from the cache.
+    Cached,
+}
+
+/// Loads the component at `wasm`: from `cache_dir` when a compiled form
+/// for this file's contents and this engine's settings is there, else
+/// compiled and stored for next time.
+pub fn load(
+    engine: &Engine,
+    wasm: &Path,
+    cache_dir: &Path,
+) -> Result<(Component, Source, Duration)> {
+    let started = Instant::now();
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let cached = cache_path(engine, &bytes, cache_dir);
+    if cached.is_file() {
+        match deserialize(engine, &cached) {
+            Ok(c) => return Ok((c, Source::Cached, started.elapsed())),
+            Err(e) => tracing::warn!(
+                "the cached compilation {} does not load ({e:#}); compiling again",
+                cached.display()
+            ),
+        }
+    }
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a component this host can run", wasm.display()))?;
+    if let Err(e) = store(&component, &cached) {
+        tracing::warn!(
+            "cannot keep the compiled component in {}: {e:#}",
+            cache_dir.display()
+        );
+    }
+    Ok((component, Source::Compiled, started.elapsed()))
+}
+
+/// `{cache_dir}/{sha256 of the file}-{engine settings hash}.cwasm`.
+fn cache_path(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> PathBuf {
+    let digest = Sha256::digest(bytes);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let mut name = String::with_capacity(90);
+    for b in digest.iter() {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name.push_str(&format!("-{:016x}.cwasm", h.finish()));
+    cache_dir.join(name)
+}
+
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, path: &Path) -> Result<Component> {
+    // SAFETY: wasmtime runs the native code in this file as it is. The file
+    // is one this host wrote (`store`), in a directory only its user may
+    // write (0700), named by the hash of the source and of the engine's
+    // settings; wasmtime checks the header for the engine's version and
+    // settings before using it.
+    unsafe { Component::deserialize_file(engine, path) }.map_err(anyhow::Error::from)
+}
+
+fn store(component: &Component, path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = path.parent().context("the cache path has no directory")?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let bytes = component.serialize()?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {}", tmp.display()))?;
+    Ok(())
+}
