@@ -38,6 +38,10 @@ pub struct ProviderRecord {
     pub instances: u32,
     /// The host whose manifest declared it last.
     pub declared_by: String,
+    /// For a component (run by `lattice-components`): its actor key, so
+    /// commands can name it in links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// One running provider process, as its host reports it.

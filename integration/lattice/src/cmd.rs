@@ -105,15 +105,25 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Command::Ps => ctx.ps(out).await,
                 Command::Health => ctx.health(out).await,
                 Command::Stop { provider, drain_ms } => {
-                    ctx.to_hosts(hostctl::STOP, &provider, None, drain_ms, out)
+                    ctx.to_hosts(hostctl::STOP, &provider, None, None, drain_ms, out)
                         .await
                 }
                 Command::Replace {
                     provider,
                     binary,
+                    wasm,
                     drain_ms,
                 } => {
-                    ctx.to_hosts(hostctl::REPLACE, &provider, binary, drain_ms, out)
+                    let wasm = match wasm {
+                        Some(w) => Some(
+                            std::fs::canonicalize(&w)
+                                .map_err(|e| anyhow::anyhow!("--wasm {w}: {e}"))?
+                                .display()
+                                .to_string(),
+                        ),
+                        None => None,
+                    };
+                    ctx.to_hosts(hostctl::REPLACE, &provider, binary, wasm, drain_ms, out)
                         .await
                 }
                 _ => unreachable!("handled above"),
@@ -177,6 +187,24 @@ impl Ctx {
         )
     }
 
+    /// An actor key as given, or the actor of the component named so.
+    async fn actor(&self, actor_or_component: &str) -> Result<String> {
+        if actor_or_component.starts_with('M')
+            && nkeys::KeyPair::from_public_key(actor_or_component).is_ok()
+        {
+            return Ok(actor_or_component.to_string());
+        }
+        match self.state.provider(actor_or_component).await? {
+            Some(rec) => rec.actor.with_context(|| {
+                format!("{actor_or_component} is a provider; a link goes from an actor or component to a provider")
+            }),
+            None => bail!(
+                "{actor_or_component:?} is neither an actor key (M…) nor a component of lattice {}",
+                self.prefix
+            ),
+        }
+    }
+
     async fn link(&self, cmd: LinkCmd, out: Out) -> Result<u8> {
         match cmd {
             LinkCmd::Put {
@@ -186,6 +214,7 @@ impl Ctx {
                 secrets,
             } => {
                 let p = self.provider(&provider).await?;
+                let actor = self.actor(&actor).await?;
                 let mut vals = BTreeMap::new();
                 for v in values {
                     let (k, v) = v
@@ -223,6 +252,7 @@ impl Ctx {
             }
             LinkCmd::Del { provider, actor } => {
                 let p = self.provider(&provider).await?;
+                let actor = self.actor(&actor).await?;
                 let outcome = links::del(&self.host, &self.state, &p, &actor).await?;
                 out.value(
                     format!("link {actor} -> {provider} deleted: {outcome}"),
@@ -518,6 +548,7 @@ impl Ctx {
         verb: &str,
         provider: &str,
         binary: Option<String>,
+        wasm: Option<String>,
         drain_ms: u64,
         out: Out,
     ) -> Result<u8> {
@@ -539,6 +570,7 @@ impl Ctx {
             name: p.name.clone(),
             drain_ms,
             binary,
+            wasm,
         };
         let timeout = Duration::from_millis(drain_ms) + Duration::from_secs(90);
         let mut failed = 0;

@@ -42,6 +42,10 @@ pub struct Request {
     /// `replace`: the binary new instances run (a path on the host's machine).
     #[serde(default)]
     pub binary: Option<String>,
+    /// `replace` of a component: the `.wasm` new instances run (a path on
+    /// the host's machine).
+    #[serde(default)]
+    pub wasm: Option<String>,
 }
 
 fn default_drain() -> u64 {

@@ -114,6 +114,11 @@ enum Command {
         /// default: the current one).
         #[arg(long)]
         binary: Option<String>,
+        /// For a component: the new `.wasm` its new instances run (a path
+        /// on the host's machine). A new version of the component rolls out
+        /// with no request failed.
+        #[arg(long)]
+        wasm: Option<String>,
         /// How long the old instances may drain, milliseconds.
         #[arg(long, default_value_t = 5000)]
         drain_ms: u64,
@@ -159,7 +164,7 @@ enum LinkCmd {
     Put {
         /// The provider's name.
         provider: String,
-        /// The actor's public key (M…).
+        /// The actor's public key (M…), or a component's name.
         actor: String,
         /// A link value (repeatable).
         #[arg(value_name = "KEY=VALUE")]
@@ -173,7 +178,7 @@ enum LinkCmd {
     Del {
         /// The provider's name.
         provider: String,
-        /// The actor's public key.
+        /// The actor's public key (M…), or a component's name.
         actor: String,
     },
     /// List links.

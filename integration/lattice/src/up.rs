@@ -39,6 +39,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// How long a launched instance has to answer health.
 const READY_WITHIN: Duration = Duration::from_secs(30);
+/// How long a component host has: it compiles its component on a first
+/// start (seconds for a large one), then loads it from its cache.
+const COMPONENT_READY_WITHIN: Duration = Duration::from_secs(300);
 /// Drain allowed to each instance when `lattice up` stops.
 const DRAIN_MS: u64 = 5000;
 
@@ -169,11 +172,13 @@ impl Shared {
             .collect::<Result<_>>()?;
         let instance_id = hd.instance_id.clone();
         let log = self.dir.log_path(&self.prefix, name);
-        let mut launch = self
-            .host
-            .launch(binary, hd)
-            .log_to(&log)
-            .ready_within(READY_WITHIN);
+        let mut launch = self.host.launch(binary, hd).log_to(&log).ready_within(
+            if spec.contract.as_deref() == Some(manifest::COMPONENT_CONTRACT) {
+                COMPONENT_READY_WITHIN
+            } else {
+                READY_WITHIN
+            },
+        );
         for (k, v) in &spec.env {
             launch = launch.env(k, v);
         }
@@ -393,6 +398,11 @@ pub async fn run(args: UpArgs, keys: Keys, dir: StateDir, out: Out) -> Result<()
                 binary: binary.display().to_string(),
                 instances: spec.instances,
                 declared_by: host_id.clone(),
+                actor: manifest
+                    .components
+                    .iter()
+                    .find(|c| c.name == spec.name)
+                    .map(|c| c.actor.clone()),
             })
             .await?;
         table.provs.push(Prov {
@@ -861,7 +871,7 @@ async fn stop_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
 }
 
 async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
-    let (old, binary) = {
+    let (old, binary, previous_config) = {
         let mut t = sh.table();
         let old: Vec<String> = t
             .insts
@@ -879,9 +889,24 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
             },
             None => p.binary.clone(),
         };
-        // Restarts from now on run the new binary too.
+        let previous_config = p.spec.config.clone();
+        if let Some(wasm) = &req.wasm {
+            if p.spec.contract.as_deref() != Some(manifest::COMPONENT_CONTRACT) {
+                return Reply::refused(format!(
+                    "{:?} is a provider, not a component: --wasm is for components",
+                    req.name
+                ));
+            }
+            if !Path::new(wasm).is_file() {
+                return Reply::refused(format!("{wasm} is not a file on this host"));
+            }
+            if let Some(serde_json::Value::Object(c)) = &mut p.spec.config {
+                c.insert("wasm".into(), json!(wasm));
+            }
+        }
+        // Restarts from now on run the new binary (and component) too.
         p.binary = binary.clone();
-        (old, binary)
+        (old, binary, previous_config)
     };
     if old.is_empty() {
         return Reply::refused(format!("no instance of {:?} runs on this host", req.name));
@@ -910,6 +935,11 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
                 sh.table().insts.push(inst);
             }
             Err(e) => {
+                // The old instances keep serving, and restarts run what
+                // they run.
+                if let Some(p) = sh.table().prov(&req.name) {
+                    p.spec.config = previous_config;
+                }
                 reply.ok = false;
                 reply.error = Some(format!(
                     "the new instance did not start: {e:#}; the old one keeps serving"

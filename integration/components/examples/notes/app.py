@@ -8,6 +8,7 @@ every request arrives through `wasi:http/incoming-handler`, notes live in
 
 Routes:
   GET  /                 what this is, and the routes
+  GET  /version          which build of this component answered
   PUT  /notes/NAME       store the body as note NAME (201), publish an event
   GET  /notes/NAME       the note (200), or 404
   DELETE /notes/NAME     forget it (204)
@@ -51,6 +52,9 @@ from wit_world.imports.wasi_http_types import (
 )
 
 MAX_BODY = 1 << 20
+# scripts/build-components.sh builds this file twice, the second time with
+# this set to "2", so that a rolling replace has a new version to roll out.
+VERSION = "1"
 
 
 def config(key: str, default: str) -> str:
@@ -116,6 +120,8 @@ class IncomingHandler(exports.IncomingHandler):
     def route(self, method, path, request):
         if path == "/" and isinstance(method, Method_Get):
             return 200, __doc__.encode()
+        if path == "/version":
+            return 200, f"notes {VERSION}\n".encode()
         if path == "/trap":
             raise RuntimeError("asked to trap")
         if path == "/count" and isinstance(method, Method_Post):
