@@ -12,13 +12,14 @@ CPY_VERSION=0.25.1
 if ! command -v componentize-py >/dev/null 2>&1 ||
     ! componentize-py --version 2>/dev/null | grep -q " ${CPY_VERSION}\$"; then
     echo "build-components: installing componentize-py ${CPY_VERSION} from PyPI"
-    python3 -m pip install --quiet --disable-pip-version-check \
-        --root-user-action=ignore "componentize-py==${CPY_VERSION}"
+    python3 -m pip install --quiet --disable-pip-version-check "componentize-py==${CPY_VERSION}" \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            "componentize-py==${CPY_VERSION}"
 fi
 
 out=target/components
 mkdir -p "$out"
-world=lattice:components/http-app
+world=lattice:components/http-messaging-app
 src=integration/components/examples/notes
 
 fresh() { # fresh OUTPUT INPUT... : OUTPUT exists and is newer than every INPUT

@@ -5,7 +5,7 @@
 //!
 //! curl → httpserver → the component → keyvalue-redis → Redis; relinked
 //! live to keyvalue-nats, the next request lands in NATS; its events reach
-//! a plain NATS subscriber; its secret comes from OpenBao; a trap is a 500
+//! a plain NATS subscriber, and messages reach its handler export; its secret comes from OpenBao; a trap is a 500
 //! and the next request a 200; an import with no link answers the
 //! interface's error; `lattice replace --wasm` rolls out a new version
 //! under load with no failed request.
@@ -79,6 +79,7 @@ async fn a_python_component_serves_http_through_every_provider_and_moves_between
     let addr = format!("127.0.0.1:{port}");
     let bucket = l.prefix.clone();
     let events = format!("{}.saved", l.prefix);
+    let commands = format!("{}.commands", l.prefix);
     let manifest = l.manifest(&format!(
         r#"
 [[provider]]
@@ -115,7 +116,7 @@ provider = "kv"
 [[link]]
 component = "notes"
 provider = "msg"
-values = {{ uri = "{nats}" }}
+values = {{ uri = "{nats}", subscription = "{commands}" }}
 
 [[link]]
 component = "notes"
@@ -131,6 +132,7 @@ secrets = {{ token = {{ env = "TEST_VAULT_TOKEN" }} }}
         redis = lattice_fixtures::redis_url(),
         nats = lattice_fixtures::nats_url(),
         wasm = notes.display(),
+        commands = commands,
         vault_url = vault.fixture.url(),
     ));
     let mut up = l
@@ -174,6 +176,19 @@ secrets = {{ token = {{ env = "TEST_VAULT_TOKEN" }} }}
         .unwrap();
     let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
     assert_eq!(event, serde_json::json!({"note": "first", "bytes": 15}));
+
+    // A message on its subscription reaches wasmcloud:messaging/handler.
+    nats.publish(commands.clone(), "by-message=sent over NATS".into())
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), saved.next())
+        .await
+        .expect("the message handler published no event within 5 s")
+        .unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event, serde_json::json!({"note": "by-message", "bytes": 14}));
+    let r = req(&addr, "GET", "/notes/by-message", b"").await;
+    assert_eq!((r.status, body(&r).as_str()), (200, "sent over NATS"));
 
     // wasi:keyvalue/atomics through the same link.
     for want in ["1\n", "2\n"] {

@@ -1,7 +1,9 @@
 """notes: a small HTTP notes service, as a WebAssembly component.
 
-It targets the `lattice:components/http-app` world (`wit/components.wit`):
-every request arrives through `wasi:http/incoming-handler`, notes live in
+It targets the `lattice:components/http-messaging-app` world
+(`wit/components.wit`): every request arrives through
+`wasi:http/incoming-handler`, every message of its messaging link's
+subscriptions through `wasmcloud:messaging/handler`, notes live in
 `wasi:keyvalue`, each saved note publishes an event on
 `wasmcloud:messaging`, and `/secret` proves a secret can be read through
 `wasmcloud:secrets` without ever printing it.
@@ -16,6 +18,9 @@ Routes:
   POST /count            add one to the visit counter, answer the new value
   GET  /secret           a fingerprint of the configured secret, never the value
   GET  /trap             raises: the host answers 500 and lives on
+
+Messages: a message `NAME=TEXT` stores note NAME, as a PUT would; a
+message without `=` is refused (the handler's error).
 
 Configuration (`wasi:config/runtime`, from the manifest's `config`):
   bucket          the key-value bucket (default: the link's default)
@@ -104,6 +109,22 @@ def bucket():
     return store.open(config("bucket", ""))
 
 
+def save(name: str, text: bytes) -> None:
+    with bucket() as b:
+        b.set("note:" + name, text)
+    event = json.dumps({"note": name, "bytes": len(text)}).encode()
+    consumer.publish(mtypes.BrokerMessage(config("events_subject", "notes.saved"), event, None))
+    logging.log(logging.Level.INFO, "notes", f"saved {name} ({len(text)} bytes)")
+
+
+class Handler(exports.Handler):
+    def handle_message(self, msg: mtypes.BrokerMessage) -> None:
+        name, sep, text = msg.body.partition(b"=")
+        if not sep or not name:
+            raise Err(f"a message is NAME=TEXT, not {len(msg.body)} bytes without '='")
+        save(name.decode("utf-8", "replace"), text)
+
+
 class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         method = request.method()
@@ -150,11 +171,7 @@ class IncomingHandler(exports.IncomingHandler):
                 text = read_body(request)
                 if len(text) > MAX_BODY:
                     return 413, b"a note is at most 1 MiB\n"
-                with bucket() as b:
-                    b.set(key, text)
-                event = json.dumps({"note": name, "bytes": len(text)}).encode()
-                consumer.publish(mtypes.BrokerMessage(config("events_subject", "notes.saved"), event, None))
-                logging.log(logging.Level.INFO, "notes", f"saved {name} ({len(text)} bytes)")
+                save(name, text)
                 return 201, b"saved\n"
             if isinstance(method, Method_Delete):
                 with bucket() as b:
