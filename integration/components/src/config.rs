@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 /// Linear memory one instance may grow to, by default.
 pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 256;
-/// How long one request may run inside the component, by default.
-pub const DEFAULT_TIME_LIMIT_MS: u64 = 10_000;
+/// How long one request may run inside the component, by default: the
+/// lattice's default RPC timeout, so no instance works on after its caller
+/// gave up.
+pub const DEFAULT_TIME_LIMIT_MS: u64 = 2_000;
 /// Instances alive at once (requests in flight), by default.
 pub const DEFAULT_MAX_INSTANCES: u32 = 64;
 

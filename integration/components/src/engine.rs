@@ -76,7 +76,7 @@ pub fn load(
     let started = Instant::now();
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     let cached = cache_path(engine, &bytes, cache_dir);
-    if cached.is_file() {
+    if cached.is_file() && !writable_by_others(cache_dir, &cached) {
         match deserialize(engine, &cached) {
             Ok(c) => return Ok((c, Source::Cached, started.elapsed())),
             Err(e) => tracing::warn!(
@@ -110,6 +110,22 @@ fn cache_path(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> PathBuf {
     cache_dir.join(name)
 }
 
+/// Whether anyone but the owner may write the cache or the entry; such an
+/// entry is compiled again rather than trusted.
+fn writable_by_others(dir: &Path, entry: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    [dir, entry].iter().any(|p| match std::fs::metadata(p) {
+        Ok(m) if m.permissions().mode() & 0o022 == 0 => false,
+        _ => {
+            tracing::warn!(
+                "{} may be written by others: not loading native code from it",
+                p.display()
+            );
+            true
+        }
+    })
+}
+
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> Result<Component> {
     // SAFETY: wasmtime runs the native code in this file as it is. The file
@@ -130,7 +146,84 @@ fn store(component: &Component, path: &Path) -> Result<()> {
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let bytes = component.serialize()?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&bytes))
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {}", tmp.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_is_compiled_once_then_loaded_from_the_cache() {
+        let dir = std::env::temp_dir().join(format!("lattice-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let wasm = dir.join("c.wasm");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&wasm, wat::parse_str("(component)").unwrap()).unwrap();
+        let cache = dir.join("cache");
+        let engine = engine(2, 1 << 20).unwrap();
+        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        assert_eq!(source, Source::Compiled);
+        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        assert_eq!(source, Source::Cached);
+        // Only its user may write where native code is loaded from.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "cache mode {mode:o}");
+        // An entry others may write is not trusted.
+        let entry = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        assert_eq!(source, Source::Compiled);
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // A damaged entry is compiled again, not run.
+        std::fs::write(&entry, b"not a compiled component").unwrap();
+        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        assert_eq!(source, Source::Compiled);
+        // Another file is another entry.
+        std::fs::write(&wasm, wat::parse_str("(component (core module))").unwrap()).unwrap();
+        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        assert_eq!(source, Source::Compiled);
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unreadable_or_foreign_file_is_a_clear_error() {
+        let engine = engine(2, 1 << 20).unwrap();
+        let cache = std::env::temp_dir().join("lattice-cache-test-none");
+        let err = load(&engine, Path::new("/nonexistent/x.wasm"), &cache)
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").starts_with("cannot read /nonexistent/x.wasm"),
+            "{err:#}"
+        );
+        let f = std::env::temp_dir().join(format!("lattice-not-wasm-{}", std::process::id()));
+        std::fs::write(&f, b"hello").unwrap();
+        let err = load(&engine, &f, &cache).err().unwrap();
+        assert!(
+            format!("{err:#}").contains("is not a component this host can run"),
+            "{err:#}"
+        );
+        let _ = std::fs::remove_file(&f);
+    }
 }

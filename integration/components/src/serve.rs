@@ -62,20 +62,7 @@ impl Runner {
         env: Vec<(String, String)>,
         limits: Limits,
     ) -> Result<Self> {
-        let mut linker = Linker::new(engine);
-        imports::add_to_linker(&mut linker)?;
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(|e| anyhow!("{} cannot run on this host: {e}", app.name))?;
-        let http = ProxyPre::new(pre.clone()).ok();
-        let messaging = MessageHandlerPre::new(pre).ok();
-        if http.is_none() && messaging.is_none() {
-            anyhow::bail!(
-                "{} exports neither wasi:http/incoming-handler@0.2.x nor \
-                 wasmcloud:messaging/handler@0.2.0: nothing could call it",
-                app.name
-            );
-        }
+        let (http, messaging) = link(engine, component, &app.name)?;
         Ok(Self {
             engine: engine.clone(),
             http,
@@ -225,6 +212,30 @@ impl Runner {
     }
 }
 
+/// Links `component` against this host's imports and finds its exports. A
+/// component importing anything the host does not provide, or exporting
+/// nothing it can call, is refused, by name.
+pub fn link(
+    engine: &Engine,
+    component: &Component,
+    name: &str,
+) -> Result<(Option<ProxyPre<Ctx>>, Option<MessageHandlerPre<Ctx>>)> {
+    let mut linker = Linker::new(engine);
+    imports::add_to_linker(&mut linker)?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| anyhow!("{name} cannot run on this host: {e}"))?;
+    let http = ProxyPre::new(pre.clone()).ok();
+    let messaging = MessageHandlerPre::new(pre).ok();
+    if http.is_none() && messaging.is_none() {
+        anyhow::bail!(
+            "{name} exports neither wasi:http/incoming-handler@0.2.x nor \
+             wasmcloud:messaging/handler@0.2.0: nothing could call it"
+        );
+    }
+    Ok((http, messaging))
+}
+
 fn to_hyper(
     req: HttpRequest,
 ) -> Result<
@@ -298,5 +309,47 @@ impl Handler for Served {
                 ))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(engine: &Engine, wat: &str) -> Component {
+        Component::new(engine, wat::parse_str(wat).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_import_the_host_lacks_is_refused_by_name() {
+        let engine = crate::engine::engine(2, 1 << 20).unwrap();
+        let c = component(
+            &engine,
+            r#"(component
+                 (import "wasi:blobstore/blobstore@0.2.0-draft" (instance (export "f" (func))))
+               )"#,
+        );
+        let err = link(&engine, &c, "blob").err().unwrap().to_string();
+        assert!(err.starts_with("blob cannot run on this host"), "{err}");
+        assert!(
+            err.contains("wasi:blobstore/blobstore@0.2.0-draft"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_component_with_nothing_to_call_is_refused() {
+        let engine = crate::engine::engine(2, 1 << 20).unwrap();
+        let c = component(
+            &engine,
+            r#"(component
+                 (import "wasi:logging/logging@0.1.0-draft" (instance))
+               )"#,
+        );
+        let err = link(&engine, &c, "quiet").err().unwrap().to_string();
+        assert!(
+            err.contains("exports neither wasi:http/incoming-handler"),
+            "{err}"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! curl → httpserver → the component → keyvalue-redis → Redis; relinked
 //! live to keyvalue-nats, the next request lands in NATS; its events reach
-//! a plain NATS subscriber, and messages reach its handler export; its secret comes from OpenBao; a trap is a 500
+//! a plain NATS subscriber, and messages reach its handler export;
+//! a request past the time or memory limit is a 500 and the host goes on; its secret comes from OpenBao; a trap is a 500
 //! and the next request a 200; an import with no link answers the
 //! interface's error; `lattice replace --wasm` rolls out a new version
 //! under load with no failed request.
@@ -107,7 +108,7 @@ binary = "secrets-vault"
 name = "notes"
 wasm = "{wasm}"
 config = {{ bucket = "{bucket}", events_subject = "{events}", secret_key = "notes/api#token" }}
-time_limit_ms = 5000
+time_limit_ms = 1000
 
 [[link]]
 component = "notes"
@@ -186,7 +187,10 @@ secrets = {{ token = {{ env = "TEST_VAULT_TOKEN" }} }}
         .expect("the message handler published no event within 5 s")
         .unwrap();
     let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
-    assert_eq!(event, serde_json::json!({"note": "by-message", "bytes": 14}));
+    assert_eq!(
+        event,
+        serde_json::json!({"note": "by-message", "bytes": 14})
+    );
     let r = req(&addr, "GET", "/notes/by-message", b"").await;
     assert_eq!((r.status, body(&r).as_str()), (200, "sent over NATS"));
 
@@ -205,6 +209,22 @@ secrets = {{ token = {{ env = "TEST_VAULT_TOKEN" }} }}
     // A trap is a 500 for that request only.
     let r = req(&addr, "GET", "/trap", b"").await;
     assert_eq!(r.status, 500);
+    let r = req(&addr, "GET", "/notes/first", b"").await;
+    assert_eq!((r.status, body(&r).as_str()), (200, "hello from wasm"));
+
+    // Limits: a request that spins is stopped at the time limit (1 s in
+    // this manifest), one that asks for 2 GiB is refused by the memory
+    // limit (256 MiB by default); both are 500s and the host goes on.
+    let t = Instant::now();
+    let r = req(&addr, "GET", "/spin", b"").await;
+    assert_eq!(r.status, 500, "{}", body(&r));
+    assert!(
+        t.elapsed() >= Duration::from_millis(950) && t.elapsed() < Duration::from_millis(1900),
+        "stopped after {:?}",
+        t.elapsed()
+    );
+    let r = req(&addr, "GET", "/hog", b"").await;
+    assert_eq!(r.status, 500, "{}", body(&r));
     let r = req(&addr, "GET", "/notes/first", b"").await;
     assert_eq!((r.status, body(&r).as_str()), (200, "hello from wasm"));
 

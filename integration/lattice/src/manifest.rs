@@ -21,7 +21,7 @@
 //! config = { bucket = "notes" }          # what `wasi:config/runtime` answers
 //! env = { LANG = "C" }                   # its whole environment
 //! memory_limit_mb = 256                  # per instance (one instance per request)
-//! time_limit_ms = 10000                  # per request, then it traps: 500
+//! time_limit_ms = 2000                   # per request, then it traps: 500
 //! max_instances = 64                     # requests in flight at once
 //! # actor = "MB…"                        # default: derived from prefix and name
 //!

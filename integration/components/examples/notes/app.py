@@ -18,6 +18,8 @@ Routes:
   POST /count            add one to the visit counter, answer the new value
   GET  /secret           a fingerprint of the configured secret, never the value
   GET  /trap             raises: the host answers 500 and lives on
+  GET  /spin             loops forever: stopped at the time limit, 500
+  GET  /hog              asks for 2 GiB: refused by the memory limit, 500
 
 Messages: a message `NAME=TEXT` stores note NAME, as a PUT would; a
 message without `=` is refused (the handler's error).
@@ -145,6 +147,12 @@ class IncomingHandler(exports.IncomingHandler):
             return 200, f"notes {VERSION}\n".encode()
         if path == "/trap":
             raise RuntimeError("asked to trap")
+        if path == "/spin":
+            while True:
+                pass
+        if path == "/hog":
+            hog = bytearray(2 << 30)
+            return 200, f"{len(hog)} bytes granted\n".encode()
         if path == "/count" and isinstance(method, Method_Post):
             with bucket() as b:
                 n = atomics.increment(b, "visits", 1)
