@@ -212,6 +212,10 @@ impl Runner {
     }
 }
 
+/// What the host can call in a component: its HTTP handler, its message
+/// handler, each pre-instantiated.
+pub type Exports = (Option<ProxyPre<Ctx>>, Option<MessageHandlerPre<Ctx>>);
+
 /// Links `component` against this host's imports and finds its exports. A
 /// component importing anything the host does not provide, or exporting
 /// nothing it can call, is refused, by name.
@@ -219,7 +223,7 @@ pub fn link(
     engine: &Engine,
     component: &Component,
     name: &str,
-) -> Result<(Option<ProxyPre<Ctx>>, Option<MessageHandlerPre<Ctx>>)> {
+) -> Result<Exports> {
     let mut linker = Linker::new(engine);
     imports::add_to_linker(&mut linker)?;
     let pre = linker
