@@ -449,6 +449,13 @@ pub struct Row {
     /// RabbitMQ broker CPU per call on the ideal path, µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ideal_rabbitmq_cpu_us_per_call: Option<f64>,
+    /// httpserver provider CPU per call on the measured path, µs (benches
+    /// where it is on both paths and not the provider measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub httpserver_cpu_us_per_call: Option<f64>,
+    /// httpserver provider CPU per call on the ideal path, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ideal_httpserver_cpu_us_per_call: Option<f64>,
 }
 
 impl Row {
@@ -489,6 +496,8 @@ impl Row {
             ideal_vault_cpu_us_per_call: find(ideal_cpu, "vault"),
             rabbitmq_cpu_us_per_call: find(provider_cpu, "rabbitmq"),
             ideal_rabbitmq_cpu_us_per_call: find(ideal_cpu, "rabbitmq"),
+            httpserver_cpu_us_per_call: find(provider_cpu, "httpserver"),
+            ideal_httpserver_cpu_us_per_call: find(ideal_cpu, "httpserver"),
         }
     }
 
@@ -531,6 +540,13 @@ impl Row {
             self.ideal_rabbitmq_cpu_us_per_call,
         ) {
             (Some(p), Some(i)) => format!("{vault}  rabbitmq µs {p:.1} (ideal {i:.1})"),
+            _ => vault,
+        };
+        let vault = match (
+            self.httpserver_cpu_us_per_call,
+            self.ideal_httpserver_cpu_us_per_call,
+        ) {
+            (Some(p), Some(i)) => format!("{vault}  httpserver µs {p:.1} (ideal {i:.1})"),
             _ => vault,
         };
         println!(

@@ -13,7 +13,7 @@ pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 256;
 /// gave up.
 pub const DEFAULT_TIME_LIMIT_MS: u64 = 2_000;
 /// Instances alive at once (requests in flight), by default.
-pub const DEFAULT_MAX_INSTANCES: u32 = 64;
+pub const DEFAULT_MAX_INSTANCES: u32 = 16;
 
 /// One component, as the host runs it.
 #[derive(Debug, Clone, Deserialize)]

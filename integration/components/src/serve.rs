@@ -100,7 +100,6 @@ impl Runner {
             .build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
-            .instances(64)
             .build();
         let mut store = Store::new(&self.engine, Ctx::new(self.app.clone(), wasi, limits));
         store.limiter(|c| &mut c.limits);
@@ -219,11 +218,7 @@ pub type Exports = (Option<ProxyPre<Ctx>>, Option<MessageHandlerPre<Ctx>>);
 /// Links `component` against this host's imports and finds its exports. A
 /// component importing anything the host does not provide, or exporting
 /// nothing it can call, is refused, by name.
-pub fn link(
-    engine: &Engine,
-    component: &Component,
-    name: &str,
-) -> Result<Exports> {
+pub fn link(engine: &Engine, component: &Component, name: &str) -> Result<Exports> {
     let mut linker = Linker::new(engine);
     imports::add_to_linker(&mut linker)?;
     let pre = linker
@@ -275,6 +270,19 @@ fn to_hyper(
         .context("the request cannot be given to a component")
 }
 
+/// One line for a failed call: what failed and the root cause (a trap's
+/// kind, say), without the wasm backtrace (logged at debug).
+fn brief(e: &anyhow::Error) -> String {
+    let root = e.root_cause().to_string();
+    let root = root.lines().last().unwrap_or_default().trim();
+    let top = e.to_string();
+    if top.trim() == root {
+        top
+    } else {
+        format!("{top}: {root}")
+    }
+}
+
 /// Serves a [`Runner`] on the component's actor subject.
 pub struct Served(pub Arc<Runner>);
 
@@ -287,7 +295,8 @@ impl Handler for Served {
                     let resp = match self.0.http(req).await {
                         Ok(r) => r,
                         Err(e) => {
-                            tracing::warn!(component = %self.0.app.name, "request failed: {e:#}");
+                            tracing::warn!(component = %self.0.app.name, "request failed: {}", brief(&e));
+                            tracing::debug!(component = %self.0.app.name, "request failed: {e:?}");
                             HttpResponse {
                                 status_code: 500,
                                 header: Default::default(),
@@ -303,8 +312,9 @@ impl Handler for Served {
                         Ok(Ok(())) => Ok(Vec::new()),
                         Ok(Err(e)) => Err(RpcError::internal(format!("the handler answered: {e}"))),
                         Err(e) => {
-                            tracing::warn!(component = %self.0.app.name, "message failed: {e:#}");
-                            Err(RpcError::internal(format!("{e:#}")))
+                            tracing::warn!(component = %self.0.app.name, "message failed: {}", brief(&e));
+                            tracing::debug!(component = %self.0.app.name, "message failed: {e:?}");
+                            Err(RpcError::internal(brief(&e)))
                         }
                     }
                 }
