@@ -16,7 +16,8 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::bindings::host::wasi::config::runtime as wasi_config;
+use crate::bindings::host::wasi::config0_2_0_draft::runtime as wasi_config;
+use crate::bindings::host::wasi::config0_2_0_rc_1::store as wasi_config_store;
 use crate::bindings::host::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::host::wasi::logging::logging;
 use crate::bindings::host::wasmcloud::messaging::{consumer, types as mtypes};
@@ -459,6 +460,26 @@ impl wasi_config::Host for Ctx {
     async fn get_all(
         &mut self,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, wasi_config::ConfigError>> {
+        Ok(Ok(self
+            .app
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()))
+    }
+}
+
+impl wasi_config_store::Host for Ctx {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, wasi_config_store::Error>> {
+        Ok(Ok(self.app.config.get(&key).cloned()))
+    }
+
+    async fn get_all(
+        &mut self,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, wasi_config_store::Error>> {
         Ok(Ok(self
             .app
             .config
