@@ -20,9 +20,10 @@ MUTANTS=0
 
 scripts/services.sh
 cargo build --release --workspace --bins
+scripts/build-components.sh
 mkdir -p target/soak
 
-for bench in keyvalue messaging messaging-rabbitmq httpserver secrets; do
+for bench in keyvalue messaging messaging-rabbitmq httpserver secrets components; do
   echo "== bench-$bench (rows, then a ${SOAK_SECS} s HS256 soak at 64 in flight)"
   timeout $((SOAK_SECS * 3 + 600)) target/release/bench-$bench \
     --seconds 4 --requests 200000 --json --soak-secs "$SOAK_SECS" \
