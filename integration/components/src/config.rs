@@ -92,16 +92,23 @@ impl ComponentConfig {
         self.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES).max(1)
     }
 
-    /// The compiled-component cache.
-    pub fn cache_dir(&self) -> PathBuf {
+    /// The compiled-component cache: `cache_dir`, else
+    /// `$XDG_CACHE_HOME/lattice/components`, else
+    /// `$HOME/.cache/lattice/components`; none (compile at every start)
+    /// when neither variable is set, rather than a shared directory.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
         if let Some(d) = &self.cache_dir {
-            return d.clone();
+            return Some(d.clone());
         }
         let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("lattice").join("components")
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            })?;
+        Some(base.join("lattice").join("components"))
     }
 
     /// Checks what can be checked without loading the component.

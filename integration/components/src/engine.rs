@@ -78,28 +78,38 @@ pub enum Source {
 pub fn load(
     engine: &Engine,
     wasm: &Path,
-    cache_dir: &Path,
+    cache_dir: Option<&Path>,
 ) -> Result<(Component, Source, Duration)> {
     let started = Instant::now();
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let cached = cache_path(engine, &bytes, cache_dir);
-    if cached.is_file() && !writable_by_others(cache_dir, &cached) {
-        match deserialize(engine, &cached) {
+    let cached = cache_dir.map(|d| (d, cache_path(engine, &bytes, d)));
+    if let Some((dir, entry)) = &cached
+        && entry.is_file()
+        && !writable_by_others(dir, entry)
+    {
+        match deserialize(engine, entry) {
             Ok(c) => return Ok((c, Source::Cached, started.elapsed())),
             Err(e) => tracing::warn!(
                 "the cached compilation {} does not load ({e:#}); compiling again",
-                cached.display()
+                entry.display()
             ),
         }
     }
     let component = Component::new(engine, &bytes)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a component this host can run", wasm.display()))?;
-    if let Err(e) = store(&component, &cached) {
-        tracing::warn!(
-            "cannot keep the compiled component in {}: {e:#}",
-            cache_dir.display()
-        );
+    match &cached {
+        Some((dir, entry)) => {
+            if let Err(e) = store(&component, entry) {
+                tracing::warn!(
+                    "cannot keep the compiled component in {}: {e:#}",
+                    dir.display()
+                );
+            }
+        }
+        None => tracing::warn!(
+            "no cache directory (neither HOME nor XDG_CACHE_HOME is set): compiling at every start"
+        ),
     }
     Ok((component, Source::Compiled, started.elapsed()))
 }
@@ -117,15 +127,18 @@ fn cache_path(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> PathBuf {
     cache_dir.join(name)
 }
 
-/// Whether anyone but the owner may write the cache or the entry; such an
-/// entry is compiled again rather than trusted.
+/// Whether the cache or the entry belongs to another user or may be
+/// written by anyone but its owner; such an entry is compiled again rather
+/// than trusted.
 fn writable_by_others(dir: &Path, entry: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // The owner of /proc/self is this process's effective user.
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
     [dir, entry].iter().any(|p| match std::fs::metadata(p) {
-        Ok(m) if m.permissions().mode() & 0o022 == 0 => false,
+        Ok(m) if m.permissions().mode() & 0o022 == 0 && Some(m.uid()) == me => false,
         _ => {
             tracing::warn!(
-                "{} may be written by others: not loading native code from it",
+                "{} is another user's or may be written by others: not loading native code from it",
                 p.display()
             );
             true
@@ -182,9 +195,9 @@ mod tests {
         std::fs::write(&wasm, wat::parse_str("(component)").unwrap()).unwrap();
         let cache = dir.join("cache");
         let engine = engine(2, 1 << 20).unwrap();
-        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        let (_, source, _) = load(&engine, &wasm, Some(&cache)).unwrap();
         assert_eq!(source, Source::Compiled);
-        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        let (_, source, _) = load(&engine, &wasm, Some(&cache)).unwrap();
         assert_eq!(source, Source::Cached);
         // Only its user may write where native code is loaded from.
         use std::os::unix::fs::PermissionsExt;
@@ -198,16 +211,16 @@ mod tests {
             .unwrap()
             .path();
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        let (_, source, _) = load(&engine, &wasm, Some(&cache)).unwrap();
         assert_eq!(source, Source::Compiled);
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
         // A damaged entry is compiled again, not run.
         std::fs::write(&entry, b"not a compiled component").unwrap();
-        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        let (_, source, _) = load(&engine, &wasm, Some(&cache)).unwrap();
         assert_eq!(source, Source::Compiled);
         // Another file is another entry.
         std::fs::write(&wasm, wat::parse_str("(component (core module))").unwrap()).unwrap();
-        let (_, source, _) = load(&engine, &wasm, &cache).unwrap();
+        let (_, source, _) = load(&engine, &wasm, Some(&cache)).unwrap();
         assert_eq!(source, Source::Compiled);
         assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
         let _ = std::fs::remove_dir_all(&dir);
@@ -217,7 +230,7 @@ mod tests {
     fn an_unreadable_or_foreign_file_is_a_clear_error() {
         let engine = engine(2, 1 << 20).unwrap();
         let cache = std::env::temp_dir().join("lattice-cache-test-none");
-        let err = load(&engine, Path::new("/nonexistent/x.wasm"), &cache)
+        let err = load(&engine, Path::new("/nonexistent/x.wasm"), Some(&cache))
             .err()
             .unwrap();
         assert!(
@@ -226,7 +239,7 @@ mod tests {
         );
         let f = std::env::temp_dir().join(format!("lattice-not-wasm-{}", std::process::id()));
         std::fs::write(&f, b"hello").unwrap();
-        let err = load(&engine, &f, &cache).err().unwrap();
+        let err = load(&engine, &f, Some(&cache)).err().unwrap();
         assert!(
             format!("{err:#}").contains("is not a component this host can run"),
             "{err:#}"

@@ -36,6 +36,8 @@ pub struct App {
     pub routes: Routes,
     /// What `wasi:config/runtime` answers.
     pub config: BTreeMap<String, String>,
+    /// The time limit of one call: no import waits longer.
+    pub time_limit: std::time::Duration,
     /// One secrets client per provider link, so each keeps its reply key.
     secrets: std::sync::Mutex<BTreeMap<(String, String), SecretsClient>>,
 }
@@ -48,6 +50,7 @@ impl App {
         rpc: RpcClient,
         routes: Routes,
         config: BTreeMap<String, String>,
+        time_limit: std::time::Duration,
     ) -> Self {
         Self {
             name,
@@ -55,6 +58,7 @@ impl App {
             rpc,
             routes,
             config,
+            time_limit,
             secrets: Default::default(),
         }
     }
@@ -356,7 +360,8 @@ impl consumer::Host for Ctx {
         let Some(c) = self.app.messaging() else {
             return Ok(Err(NO_MESSAGING_LINK.into()));
         };
-        let timeout = std::time::Duration::from_millis(timeout_ms.into());
+        // No longer than the call it is part of may take.
+        let timeout = std::time::Duration::from_millis(timeout_ms.into()).min(self.app.time_limit);
         Ok(match c.request(&subject, &body, timeout).await {
             Ok(r) => Ok(mtypes::BrokerMessage {
                 subject: r.subject,

@@ -74,6 +74,7 @@ pub async fn follow(
     registry: LinkRegistry,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut watch = state.watch_links_of(actor).await?;
+    let actor_key = actor.to_string();
     let actor = actor.to_string();
     let apply = move |entry: async_nats::jetstream::kv::Entry| match entry.operation {
         Operation::Put => match serde_json::from_slice::<LinkRecord>(&entry.value) {
@@ -97,11 +98,18 @@ pub async fn follow(
             }
         }
     };
-    // The entries present now come first; `delta` 0 marks the last of them.
-    // An empty set of links gives no entry at all, so this waits briefly.
-    loop {
-        match tokio::time::timeout(std::time::Duration::from_millis(300), watch.next()).await {
+    // The links present now come first: wait for as many as the bucket
+    // holds (an empty set sends none), so the component never serves
+    // before it knows who may call it.
+    let present = state.link_count_of(&actor_key).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = 0;
+    while seen < present {
+        match tokio::time::timeout_at(deadline, watch.next()).await {
             Ok(Some(Ok(entry))) => {
+                if entry.operation == Operation::Put {
+                    seen += 1;
+                }
                 let last = entry.delta == 0;
                 apply(entry);
                 if last {
@@ -110,7 +118,9 @@ pub async fn follow(
             }
             Ok(Some(Err(e))) => anyhow::bail!("watching links: {e}"),
             Ok(None) => anyhow::bail!("the link watch ended"),
-            Err(_) => break,
+            Err(_) => anyhow::bail!(
+                "the state bucket listed {present} links of this component, the watch gave {seen} in 30 s"
+            ),
         }
     }
     Ok(tokio::spawn(async move {

@@ -34,8 +34,9 @@ static ALLOC: provider_sdk::MiMalloc = provider_sdk::MiMalloc;
 /// takes no links of its own: providers link to the component's actor key.
 const CONTRACT_ID: &str = "lattice:component";
 
-/// How long a drain at shutdown waits for requests in flight.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long a drain at shutdown waits for requests in flight, beyond the
+/// time limit (every call ends within it).
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 struct ComponentHost {
@@ -45,6 +46,7 @@ struct ComponentHost {
 struct Running {
     name: String,
     served: tokio::sync::Mutex<Option<ActorHandle>>,
+    drain: Duration,
     watch: tokio::task::JoinHandle<()>,
     routes: links::Routes,
     _host: Host,
@@ -99,7 +101,7 @@ impl Provider for ComponentHost {
     async fn shutdown(&self) {
         if let Some(r) = &self.running {
             if let Some(served) = r.served.lock().await.take() {
-                served.stop(DRAIN).await;
+                served.stop(r.drain).await;
             }
             r.watch.abort();
         }
@@ -127,7 +129,8 @@ async fn start(ctx: &ProviderContext, cfg: ComponentConfig) -> anyhow::Result<Ru
     let cache = cfg.cache_dir();
     let (component, source, took) = {
         let (engine, wasm, cache) = (engine.clone(), cfg.wasm.clone(), cache.clone());
-        tokio::task::spawn_blocking(move || engine::load(&engine, &wasm, &cache)).await??
+        tokio::task::spawn_blocking(move || engine::load(&engine, &wasm, cache.as_deref()))
+            .await??
     };
     tracing::info!(
         component = %name,
@@ -148,6 +151,7 @@ async fn start(ctx: &ProviderContext, cfg: ComponentConfig) -> anyhow::Result<Ru
         host.rpc().clone(),
         routes.clone(),
         cfg.config_values().map_err(anyhow::Error::msg)?,
+        Duration::from_millis(cfg.time_limit_ms()),
     ));
     let env: Vec<(String, String)> = cfg
         .env_values()
@@ -166,6 +170,7 @@ async fn start(ctx: &ProviderContext, cfg: ComponentConfig) -> anyhow::Result<Ru
     Ok(Running {
         name,
         served: tokio::sync::Mutex::new(Some(served)),
+        drain: Duration::from_millis(cfg.time_limit_ms()) + DRAIN_GRACE,
         watch,
         routes,
         _host: host,

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
@@ -48,7 +49,23 @@ pub struct Runner {
     app: Arc<App>,
     env: Vec<(String, String)>,
     limits: Limits,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+}
+
+/// An instance's task, aborted when dropped: a call given up on (its time
+/// limit passed) takes its instance and slot with it.
+struct Task<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Task<T> {
+    async fn join(&mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Runner {
@@ -69,7 +86,7 @@ impl Runner {
             messaging,
             app,
             env,
-            permits: Semaphore::new(limits.max_instances as usize),
+            permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             limits,
         })
     }
@@ -109,21 +126,47 @@ impl Runner {
         Ok(store)
     }
 
-    /// Handles one HTTP request in a fresh instance.
+    /// Handles one HTTP request in a fresh instance, waiting for an
+    /// instance slot and running in it within the time limit.
     pub async fn http(&self, req: HttpRequest) -> Result<HttpResponse> {
+        let limit = Duration::from_millis(self.limits.time_ms);
+        tokio::time::timeout(limit, self.http_within(req))
+            .await
+            .unwrap_or_else(|_| Err(self.late()))
+    }
+
+    /// Handles one message in a fresh instance (see [`Runner::http`]); the
+    /// handler's `err` is the inner error.
+    pub async fn message(&self, msg: SubMessage) -> Result<Result<(), String>> {
+        let limit = Duration::from_millis(self.limits.time_ms);
+        tokio::time::timeout(limit, self.message_within(msg))
+            .await
+            .unwrap_or_else(|_| Err(self.late()))
+    }
+
+    fn late(&self) -> anyhow::Error {
+        anyhow!(
+            "{} did not answer within its time limit ({} ms)",
+            self.app.name,
+            self.limits.time_ms
+        )
+    }
+
+    async fn http_within(&self, req: HttpRequest) -> Result<HttpResponse> {
         let Some(pre) = &self.http else {
             anyhow::bail!(
                 "{} does not export wasi:http/incoming-handler",
                 self.app.name
             );
         };
-        let _permit = self.permits.acquire().await?;
+        let permit = self.permits.clone().acquire_owned().await?;
         let request = to_hyper(req)?;
         let mut store = self.store()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pre = pre.clone();
         let name = self.app.name.clone();
-        let task = tokio::spawn(async move {
+        let mut task = Task(tokio::spawn(async move {
+            let _permit = permit;
             let proxy = pre.instantiate_async(&mut store).await?;
             let req = store.data_mut().http().new_incoming_request(
                 wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http,
@@ -134,15 +177,15 @@ impl Runner {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await
-        });
+        }));
         let response = match rx.await {
             Ok(Ok(resp)) => resp,
             Ok(Err(code)) => {
-                let _ = task.await;
+                let _ = task.join().await;
                 anyhow::bail!("{name} answered the error {code:?}");
             }
             Err(_) => {
-                return Err(match task.await {
+                return Err(match task.join().await {
                     Ok(Ok(())) => anyhow!("{name} returned without setting a response"),
                     Ok(Err(e)) => anyhow::Error::from(e).context(format!("{name} trapped")),
                     Err(e) => anyhow!("{name}'s task failed: {e}"),
@@ -155,7 +198,7 @@ impl Runner {
             .await
             .map_err(|e| anyhow!("{name}'s response body failed: {e}"))?
             .to_bytes();
-        match task.await {
+        match task.join().await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 return Err(
@@ -180,16 +223,14 @@ impl Runner {
         })
     }
 
-    /// Handles one message in a fresh instance; the handler's `err` is the
-    /// error.
-    pub async fn message(&self, msg: SubMessage) -> Result<Result<(), String>> {
+    async fn message_within(&self, msg: SubMessage) -> Result<Result<(), String>> {
         let Some(pre) = &self.messaging else {
             anyhow::bail!(
                 "{} does not export wasmcloud:messaging/handler",
                 self.app.name
             );
         };
-        let _permit = self.permits.acquire().await?;
+        let permit = self.permits.clone().acquire_owned().await?;
         let mut store = self.store()?;
         let pre = pre.clone();
         let msg = BrokerMessage {
@@ -198,13 +239,15 @@ impl Runner {
             reply_to: msg.reply_to,
         };
         let name = self.app.name.clone();
-        tokio::spawn(async move {
+        Task(tokio::spawn(async move {
+            let _permit = permit;
             let handler = pre.instantiate_async(&mut store).await?;
             handler
                 .wasmcloud_messaging_handler()
                 .call_handle_message(&mut store, &msg)
                 .await
-        })
+        }))
+        .join()
         .await
         .map_err(|e| anyhow!("{name}'s task failed: {e}"))?
         .map_err(|e| anyhow::Error::from(e).context(format!("{name} trapped")))

@@ -158,6 +158,14 @@ secrets = {{ token = {{ env = "TEST_VAULT_TOKEN" }} }}
         .await
         .unwrap();
 
+    // The component host applies its links from the state a moment after
+    // `up` put them: wait until httpserver reaches it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while req(&addr, "GET", "/version", b"").await.status != 200 {
+        assert!(Instant::now() < deadline, "the component never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // curl → httpserver → notes → keyvalue-redis → Redis.
     let r = req(&addr, "PUT", "/notes/first", b"hello from wasm").await;
     assert_eq!(r.status, 201, "{}", body(&r));

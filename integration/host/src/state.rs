@@ -301,6 +301,24 @@ impl State {
             .await
     }
 
+    /// How many links `actor` has now (a watcher waits for that many
+    /// entries before it serves).
+    pub async fn link_count_of(&self, actor: &str) -> Result<usize> {
+        let suffix = format!(".{}", escape(actor));
+        let keys: Vec<String> = self
+            .kv
+            .keys()
+            .await
+            .with_context(|| format!("cannot list {}", self.bucket))?
+            .try_collect()
+            .await
+            .with_context(|| format!("cannot list {}", self.bucket))?;
+        Ok(keys
+            .iter()
+            .filter(|k| k.starts_with("link.") && k.ends_with(&suffix))
+            .count())
+    }
+
     /// Every change to the links of `actor`, the links it has now first: a
     /// JetStream key-value watch of `link.*.*.{actor}`. A `Put` entry holds
     /// a [`LinkRecord`] in JSON; a `Delete` or `Purge` names the key only.

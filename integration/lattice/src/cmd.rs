@@ -572,7 +572,13 @@ impl Ctx {
             binary,
             wasm,
         };
-        let timeout = Duration::from_millis(drain_ms) + Duration::from_secs(90);
+        // A component's new instance may compile first (up to 300 s).
+        let ready = if p.contract_id == crate::manifest::COMPONENT_CONTRACT {
+            Duration::from_secs(330)
+        } else {
+            Duration::from_secs(90)
+        };
+        let timeout = Duration::from_millis(drain_ms) + ready;
         let mut failed = 0;
         for host_id in hosts {
             let reply = hostctl::send(

@@ -22,7 +22,7 @@
 //! env = { LANG = "C" }                   # its whole environment
 //! memory_limit_mb = 256                  # per instance (one instance per request)
 //! time_limit_ms = 2000                   # per request, then it traps: 500
-//! max_instances = 64                     # requests in flight at once
+//! max_instances = 16                     # requests in flight at once
 //! # actor = "MB…"                        # default: derived from prefix and name
 //!
 //! [[link]]
@@ -403,6 +403,16 @@ impl Manifest {
                 }
                 None => component_actor(&prefix, &name),
             };
+            if let Some(other) = components
+                .iter()
+                .find(|x: &&ComponentSpec| x.actor == actor)
+            {
+                bail!(
+                    "{}: component {name:?} has the actor key of component {:?}: each component needs its own",
+                    at(span.clone()),
+                    other.name
+                );
+            }
             let instances = *c.instances.get_ref();
             if !(1..=16).contains(&instances) {
                 bail!(
@@ -707,5 +717,61 @@ secrets = {{ password = {{ env = "PW" }} }}
             "{e}"
         );
         assert!(e.to_string().starts_with("m.toml:3"), "{e}");
+    }
+
+    #[test]
+    fn components_become_component_host_providers_and_links_name_them() {
+        let dir = std::env::temp_dir().join(format!("lattice-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.wasm"), b"\0asm").unwrap();
+        let path = dir.join("m.toml");
+        let text = r#"
+[lattice]
+prefix = "p1"
+
+[[provider]]
+name = "kv"
+binary = "keyvalue-redis"
+
+[[component]]
+name = "notes"
+wasm = "app.wasm"
+config = { bucket = "b", n = 3 }
+time_limit_ms = 500
+
+[[link]]
+component = "notes"
+provider = "kv"
+"#;
+        let m = Manifest::parse(&path, text).unwrap();
+        let c = &m.components[0];
+        assert_eq!(c.actor, component_actor("p1", "notes"));
+        assert_ne!(c.actor, component_actor("p2", "notes"));
+        assert_eq!(m.links[0].actor, c.actor);
+        let p = m.providers.iter().find(|p| p.name == "notes").unwrap();
+        assert_eq!(p.binary, COMPONENT_HOST);
+        assert_eq!(p.contract.as_deref(), Some(COMPONENT_CONTRACT));
+        let cfg = p.config.as_ref().unwrap();
+        assert_eq!(cfg["time_limit_ms"], 500);
+        assert_eq!(cfg["config"], r#"{"bucket":"b","n":"3"}"#);
+        assert!(cfg["wasm"].as_str().unwrap().ends_with("app.wasm"));
+
+        let bad = |t: &str| Manifest::parse(&path, t).unwrap_err().to_string();
+        let e = bad("[[component]]\nname = \"x\"\nwasm = \"missing.wasm\"\n");
+        assert!(e.contains("m.toml:3") && e.contains("is not a file"), "{e}");
+        let e = bad(
+            "[[component]]\nname = \"a\"\nwasm = \"app.wasm\"\n[[link]]\ncomponent = \"b\"\nprovider = \"kv\"\n",
+        );
+        assert!(e.contains("does not declare"), "{e}");
+        let key = component_actor("p", "n");
+        let e = bad(&format!(
+            "[[component]]\nname = \"a\"\nwasm = \"app.wasm\"\nactor = \"{key}\"\n[[component]]\nname = \"b\"\nwasm = \"app.wasm\"\nactor = \"{key}\"\n"
+        ));
+        assert!(e.contains("has the actor key of component \"a\""), "{e}");
+        let e = bad(&format!(
+            "[[component]]\nname = \"a\"\nwasm = \"app.wasm\"\n[[provider]]\nname = \"kv\"\nbinary = \"x\"\n[[link]]\nactor = \"{key}\"\ncomponent = \"a\"\nprovider = \"kv\"\n"
+        ));
+        assert!(e.contains("exactly one of"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -871,7 +871,7 @@ async fn stop_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
 }
 
 async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
-    let (old, binary, previous_config) = {
+    let (old, binary, previous) = {
         let mut t = sh.table();
         let old: Vec<String> = t
             .insts
@@ -882,6 +882,9 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
         let Some(p) = t.prov(&req.name) else {
             return Reply::refused(format!("this host runs no provider named {:?}", req.name));
         };
+        if old.is_empty() {
+            return Reply::refused(format!("no instance of {:?} runs on this host", req.name));
+        }
         let binary = match &req.binary {
             Some(b) => match provider_bin::resolve(b, Path::new("")) {
                 Ok(b) => b,
@@ -889,7 +892,7 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
             },
             None => p.binary.clone(),
         };
-        let previous_config = p.spec.config.clone();
+        let previous = (p.spec.config.clone(), p.binary.clone());
         if let Some(wasm) = &req.wasm {
             if p.spec.contract.as_deref() != Some(manifest::COMPONENT_CONTRACT) {
                 return Reply::refused(format!(
@@ -906,11 +909,8 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
         }
         // Restarts from now on run the new binary (and component) too.
         p.binary = binary.clone();
-        (old, binary, previous_config)
+        (old, binary, previous)
     };
-    if old.is_empty() {
-        return Reply::refused(format!("no instance of {:?} runs on this host", req.name));
-    }
     let mut reply = Reply {
         ok: true,
         ..Reply::default()
@@ -935,10 +935,13 @@ async fn replace_provider(sh: &Shared, req: &hostctl::Request) -> Reply {
                 sh.table().insts.push(inst);
             }
             Err(e) => {
-                // The old instances keep serving, and restarts run what
-                // they run.
-                if let Some(p) = sh.table().prov(&req.name) {
-                    p.spec.config = previous_config;
+                // When no new instance started, the old ones keep serving
+                // and restarts run what they run. (When some did, the
+                // instances now differ; restarts run the new version.)
+                if reply.started.is_empty()
+                    && let Some(p) = sh.table().prov(&req.name)
+                {
+                    (p.spec.config, p.binary) = previous;
                 }
                 reply.ok = false;
                 reply.error = Some(format!(
