@@ -25,12 +25,12 @@ src=integration/components/examples/notes
 fresh() { # fresh OUTPUT INPUT... : OUTPUT exists and is newer than every INPUT
     local o=$1; shift
     [ -f "$o" ] || return 1
-    [ -z "$(find "$@" -newer "$o" -print -quit)" ]
+    [ -z "$(find "$@" -type f -not -path '*/__pycache__/*' -newer "$o" -print -quit)" ]
 }
 
 build() { # build DIR OUTPUT
     local dir=$1 o=$2 t0=$SECONDS
-    (cd "$dir" && componentize-py -d "$OLDPWD/wit" -w "$world" componentize app -o "$OLDPWD/$o.tmp" >/dev/null)
+    (cd "$dir" && PYTHONDONTWRITEBYTECODE=1 componentize-py -d "$OLDPWD/wit" -w "$world" componentize app -o "$OLDPWD/$o.tmp" >/dev/null)
     mv "$o.tmp" "$o"
     echo "build-components: $o ($(($(stat -c %s "$o") / 1024)) KiB) in $((SECONDS - t0)) s"
 }
