@@ -454,6 +454,15 @@ impl logging::Host for Ctx {
     }
 }
 
+impl App {
+    fn config_pairs(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 impl wasi_config::Host for Ctx {
     async fn get(
         &mut self,
@@ -465,12 +474,7 @@ impl wasi_config::Host for Ctx {
     async fn get_all(
         &mut self,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, wasi_config::ConfigError>> {
-        Ok(Ok(self
-            .app
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()))
+        Ok(Ok(self.app.config_pairs()))
     }
 }
 
@@ -485,12 +489,7 @@ impl wasi_config_store::Host for Ctx {
     async fn get_all(
         &mut self,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, wasi_config_store::Error>> {
-        Ok(Ok(self
-            .app
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()))
+        Ok(Ok(self.app.config_pairs()))
     }
 }
 

@@ -217,15 +217,18 @@ impl State {
 
     /// Every value under `prefix.` that decodes (a damaged entry is skipped
     /// with a warning rather than hiding the rest).
-    async fn list<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
-        let keys: Vec<String> = self
-            .kv
+    async fn keys(&self) -> Result<Vec<String>> {
+        self.kv
             .keys()
             .await
             .with_context(|| format!("cannot list {}", self.bucket))?
             .try_collect()
             .await
-            .with_context(|| format!("cannot list {}", self.bucket))?;
+            .with_context(|| format!("cannot list {}", self.bucket))
+    }
+
+    async fn list<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
+        let keys = self.keys().await?;
         let mut out = Vec::new();
         let want = format!("{prefix}.");
         for key in keys.iter().filter(|k| k.starts_with(&want)) {
@@ -305,15 +308,9 @@ impl State {
     /// entries before it serves).
     pub async fn link_count_of(&self, actor: &str) -> Result<usize> {
         let suffix = format!(".{}", escape(actor));
-        let keys: Vec<String> = self
-            .kv
+        Ok(self
             .keys()
-            .await
-            .with_context(|| format!("cannot list {}", self.bucket))?
-            .try_collect()
-            .await
-            .with_context(|| format!("cannot list {}", self.bucket))?;
-        Ok(keys
+            .await?
             .iter()
             .filter(|k| k.starts_with("link.") && k.ends_with(&suffix))
             .count())
