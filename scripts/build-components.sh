@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the example WebAssembly components from source into
-# target/components/:
+# target/components/ (under CARGO_TARGET_DIR when set):
 #   notes.wasm      integration/components/examples/notes (Python, componentize-py)
 #   notes-v2.wasm   the same app with VERSION = "2", for rolling replaces
 # Installs componentize-py from PyPI when it is missing. Skips a build whose
@@ -17,7 +17,7 @@ if ! command -v componentize-py >/dev/null 2>&1 ||
             "componentize-py==${CPY_VERSION}"
 fi
 
-out=target/components
+out=$(realpath -m "${CARGO_TARGET_DIR:-target}")/components
 mkdir -p "$out"
 world=lattice:components/http-messaging-app
 src=integration/components/examples/notes
@@ -30,7 +30,7 @@ fresh() { # fresh OUTPUT INPUT... : OUTPUT exists and is newer than every INPUT
 
 build() { # build DIR OUTPUT
     local dir=$1 o=$2 t0=$SECONDS
-    (cd "$dir" && PYTHONDONTWRITEBYTECODE=1 componentize-py -d "$OLDPWD/wit" -w "$world" componentize app -o "$OLDPWD/$o.tmp" >/dev/null)
+    (cd "$dir" && PYTHONDONTWRITEBYTECODE=1 componentize-py -d "$OLDPWD/wit" -w "$world" componentize app -o "$o.tmp" >/dev/null)
     mv "$o.tmp" "$o"
     echo "build-components: $o ($(($(stat -c %s "$o") / 1024)) KiB) in $((SECONDS - t0)) s"
 }

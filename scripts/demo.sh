@@ -11,18 +11,20 @@
 #   scripts/demo.sh --unattended  the same, checking every answer; stops
 #                                 everything at the end; exit 0 or non-zero
 #
-# Environment: DEMO_DIR (default target/demo), DEMO_PREFIX (lattice prefix),
+# Environment: DEMO_DIR (default $target/demo, where $target is
+# CARGO_TARGET_DIR or ./target), DEMO_PREFIX (lattice prefix),
 # DEMO_HTTP_PORT (default 8080, or a free port when taken).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 
 unattended=0
 for arg in "$@"; do
     case $arg in
     --unattended) unattended=1 ;;
     -h | --help)
-        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -64,10 +66,10 @@ scripts/services.sh
 say "build: the providers, the component host, the lattice CLI, the notes component"
 cargo build --workspace --bins --quiet
 scripts/build-components.sh
-export PATH="$root/target/debug:$PATH"
+export PATH="$target/debug:$PATH"
 t0=$(date +%s.%N)
 
-dir=${DEMO_DIR:-$root/target/demo}
+dir=${DEMO_DIR:-$target/demo}
 if [ $unattended = 1 ]; then
     prefix=${DEMO_PREFIX:-demo-$$}
 else
@@ -128,7 +130,7 @@ binary = "secrets-vault"
 
 [[component]]
 name = "notes"
-wasm = "$root/target/components/notes.wasm"
+wasm = "$target/components/notes.wasm"
 config = { bucket = "$prefix", events_subject = "$prefix.saved", secret_key = "notes/api#token" }
 
 [[link]]
@@ -261,5 +263,5 @@ cat <<EOF
           lattice logs notes
    Stop:  kill -TERM $up_pid $vault_pid     (lattice up drains and stops everything it runs)
    Environment for lattice commands:
-          export LATTICE_KEYS=$LATTICE_KEYS LATTICE_STATE_DIR=$LATTICE_STATE_DIR LATTICE_PREFIX=$prefix PATH=$root/target/debug:\$PATH
+          export LATTICE_KEYS=$LATTICE_KEYS LATTICE_STATE_DIR=$LATTICE_STATE_DIR LATTICE_PREFIX=$prefix PATH=$target/debug:\$PATH
 EOF
