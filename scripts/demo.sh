@@ -64,7 +64,7 @@ say "services: NATS, Redis, RabbitMQ, the OpenBao CLI"
 scripts/services.sh
 
 say "build: the providers, the component host, the lattice CLI, the notes component"
-cargo build --workspace --bins --quiet
+cargo build --workspace --bins --examples --quiet   # the same set as scripts/test.sh, so no rebuild after it
 scripts/build-components.sh
 export PATH="$target/debug:$PATH"
 t0=$(date +%s.%N)
