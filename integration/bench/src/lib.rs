@@ -724,3 +724,32 @@ pub async fn http_get(conn: &mut HttpConn, path: &str, headers: &[(&str, &str)])
     }
     Some(resp.into_body().collect().await.ok()?.to_bytes())
 }
+
+/// The operations the messaging benches measure, on either broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessagingOp {
+    /// A request answered by an echo.
+    Request,
+    /// A publish (confirmed where the broker confirms).
+    Publish,
+    /// A message delivered to a subscriber and handled.
+    Subscribe,
+}
+
+impl MessagingOp {
+    /// Every operation, in row order.
+    pub const ALL: [Self; 3] = [Self::Request, Self::Publish, Self::Subscribe];
+
+    /// Its name in rows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Publish => "publish",
+            Self::Subscribe => "subscribe",
+        }
+    }
+}
+
+/// How long a messaging bench call waits for its answer: a reply, or its
+/// message handled.
+pub const MESSAGING_CALL_TIMEOUT: Duration = Duration::from_secs(5);

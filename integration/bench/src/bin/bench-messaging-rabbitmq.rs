@@ -30,7 +30,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -41,7 +40,10 @@ use lapin::options::{
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
-use lattice_bench::{Auth, Baseline, Common, Provider, Row, measure, own_pid, soak, spawn_self};
+use lattice_bench::{
+    Auth, Baseline, Common, MESSAGING_CALL_TIMEOUT as CALL_TIMEOUT, MessagingOp as Op, Provider,
+    Row, measure, own_pid, soak, spawn_self,
+};
 use lattice_host::ActorHandle;
 use messaging_interface::MessagingClient;
 use messaging_interface::types::SubMessage;
@@ -72,15 +74,6 @@ enum Role {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
-    Request,
-    Publish,
-    Subscribe,
-}
-
-const OPS: [Op; 3] = [Op::Request, Op::Publish, Op::Subscribe];
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const EXCHANGE: &str = "amq.topic";
 const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
@@ -457,11 +450,11 @@ async fn run(cli: Cli) -> Result<()> {
     }
     Row::header(c.json);
     for &n in &c.in_flight {
-        for op in OPS {
-            let op_name = format!("{op:?}").to_lowercase();
+        for op in Op::ALL {
+            let op_name = op.name();
             let base = Baseline::measure(
                 "messaging-rabbitmq",
-                &op_name,
+                op_name,
                 n,
                 c.json,
                 &[
@@ -499,7 +492,7 @@ async fn run(cli: Cli) -> Result<()> {
         let (b, to) = (bench.clone(), u.path.clone());
         soak("messaging-rabbitmq", u.p.pid, secs, move |i| {
             let (b, to) = (b.clone(), to.clone());
-            async move { b.provider(&to, OPS[i % OPS.len()]).await }
+            async move { b.provider(&to, Op::ALL[i % Op::ALL.len()]).await }
         })
         .await
         .print(c.json);

@@ -36,7 +36,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use lattice_bench::{Auth, Baseline, Common, Provider, Row, measure, own_pid, soak, spawn_self};
+use lattice_bench::{
+    Auth, Baseline, Common, MESSAGING_CALL_TIMEOUT as CALL_TIMEOUT, MessagingOp as Op, Provider,
+    Row, measure, own_pid, soak, spawn_self,
+};
 use lattice_host::ActorHandle;
 use messaging_interface::MessagingClient;
 use messaging_interface::types::SubMessage;
@@ -63,18 +66,6 @@ enum Role {
         prefix: String,
     },
 }
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
-    Request,
-    Publish,
-    Subscribe,
-}
-
-const OPS: [Op; 3] = [Op::Request, Op::Publish, Op::Subscribe];
-
-/// How long a call waits for its answer: a reply, or its message handled.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn peer(nats_url: &str, prefix: &str) -> Result<()> {
     let nats = async_nats::connect(nats_url).await?;
@@ -313,11 +304,11 @@ async fn run(cli: Cli) -> Result<()> {
     }
     Row::header(c.json);
     for &n in &c.in_flight {
-        for op in OPS {
-            let op_name = format!("{op:?}").to_lowercase();
+        for op in Op::ALL {
+            let op_name = op.name();
             let base = Baseline::measure(
                 "messaging",
-                &op_name,
+                op_name,
                 n,
                 c.json,
                 &[("ideal", peer_pid), ("loadgen", own_pid())],
@@ -352,7 +343,7 @@ async fn run(cli: Cli) -> Result<()> {
         let (b, to) = (bench.clone(), u.path.clone());
         soak("messaging", u.p.pid, secs, move |i| {
             let (b, to) = (b.clone(), to.clone());
-            async move { b.provider(&to, OPS[i % OPS.len()]).await }
+            async move { b.provider(&to, Op::ALL[i % Op::ALL.len()]).await }
         })
         .await
         .print(c.json);
