@@ -572,12 +572,7 @@ impl Ctx {
             binary,
             wasm,
         };
-        // A component's new instance may compile first (up to 300 s).
-        let ready = if p.contract_id == crate::manifest::COMPONENT_CONTRACT {
-            Duration::from_secs(330)
-        } else {
-            Duration::from_secs(90)
-        };
+        let ready = crate::manifest::ready_within(Some(&p.contract_id)) + Duration::from_secs(60);
         let timeout = Duration::from_millis(drain_ms) + ready;
         let mut failed = 0;
         for host_id in hosts {

@@ -96,6 +96,18 @@ pub const COMPONENT_HOST: &str = "lattice-components";
 /// The contract the component host answers under.
 pub const COMPONENT_CONTRACT: &str = "lattice:component";
 
+/// How long a new instance of a provider of `contract` has to answer
+/// health: 30 s, or 300 s for a component host, which compiles its
+/// component on a first start (then loads it from its cache). `up` waits
+/// this long for a launch, and `stop`/`replace` this long (and a minute
+/// more) for the host's answer.
+pub fn ready_within(contract: Option<&str>) -> std::time::Duration {
+    match contract {
+        Some(COMPONENT_CONTRACT) => std::time::Duration::from_secs(300),
+        _ => std::time::Duration::from_secs(30),
+    }
+}
+
 /// The actor key of component `name` in lattice `prefix` when the manifest
 /// names none: the same on every host and every run, so links recorded in
 /// the shared state keep pointing at it. It is an identity, not a secret:

@@ -37,11 +37,6 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// An instance up this long resets its provider's backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-/// How long a launched instance has to answer health.
-const READY_WITHIN: Duration = Duration::from_secs(30);
-/// How long a component host has: it compiles its component on a first
-/// start (seconds for a large one), then loads it from its cache.
-const COMPONENT_READY_WITHIN: Duration = Duration::from_secs(300);
 /// Drain allowed to each instance when `lattice up` stops.
 const DRAIN_MS: u64 = 5000;
 
@@ -172,13 +167,11 @@ impl Shared {
             .collect::<Result<_>>()?;
         let instance_id = hd.instance_id.clone();
         let log = self.dir.log_path(&self.prefix, name);
-        let mut launch = self.host.launch(binary, hd).log_to(&log).ready_within(
-            if spec.contract.as_deref() == Some(manifest::COMPONENT_CONTRACT) {
-                COMPONENT_READY_WITHIN
-            } else {
-                READY_WITHIN
-            },
-        );
+        let mut launch = self
+            .host
+            .launch(binary, hd)
+            .log_to(&log)
+            .ready_within(manifest::ready_within(spec.contract.as_deref()));
         for (k, v) in &spec.env {
             launch = launch.env(k, v);
         }
