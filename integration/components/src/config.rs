@@ -8,10 +8,6 @@ use serde::Deserialize;
 
 /// Linear memory one instance may grow to, by default.
 pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 256;
-/// How long one request may run inside the component, by default: the
-/// lattice's default RPC timeout, so no instance works on after its caller
-/// gave up.
-pub const DEFAULT_TIME_LIMIT_MS: u64 = 2_000;
 /// Instances alive at once (requests in flight), by default.
 pub const DEFAULT_MAX_INSTANCES: u32 = 16;
 
@@ -44,6 +40,9 @@ pub struct ComponentConfig {
     pub memory_limit_mb: Option<u64>,
     /// Time one request may run inside the component, ms; past it the
     /// instance traps and the caller gets a 500 (or the handler's error).
+    /// Default: the lattice's default RPC timeout (host data
+    /// `default_rpc_timeout_ms`), so no instance works on after its caller
+    /// gave up.
     #[serde(default)]
     pub time_limit_ms: Option<u64>,
     /// Instances alive at once; further requests wait for one to finish.
@@ -82,9 +81,9 @@ impl ComponentConfig {
         usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 
-    /// The time limit, ms.
-    pub fn time_limit_ms(&self) -> u64 {
-        self.time_limit_ms.unwrap_or(DEFAULT_TIME_LIMIT_MS).max(1)
+    /// The time limit, ms, given the lattice's default RPC timeout.
+    pub fn time_limit_ms(&self, rpc_timeout_ms: u64) -> u64 {
+        self.time_limit_ms.unwrap_or(rpc_timeout_ms).max(1)
     }
 
     /// Instances alive at once.
@@ -159,7 +158,12 @@ mod tests {
         let c = base();
         assert_eq!(c.display_name(), "notes");
         assert_eq!(c.memory_limit_bytes(), 256 << 20);
-        assert_eq!(c.time_limit_ms(), DEFAULT_TIME_LIMIT_MS);
+        assert_eq!(c.time_limit_ms(2000), 2000);
+        let c = ComponentConfig {
+            time_limit_ms: Some(300),
+            ..base()
+        };
+        assert_eq!(c.time_limit_ms(2000), 300);
         assert!(c.validate().is_ok());
     }
 

@@ -119,9 +119,13 @@ async fn start(ctx: &ProviderContext, cfg: ComponentConfig) -> anyhow::Result<Ru
         .lattice_key(keys.lattice)
         .connect()
         .await?;
+    let rpc_timeout_ms = hd
+        .default_rpc_timeout_ms
+        .unwrap_or(lattice_rpc::client::DEFAULT_TIMEOUT.as_millis() as u64);
+    let time_ms = cfg.time_limit_ms(rpc_timeout_ms);
     let limits = Limits {
         memory_bytes: cfg.memory_limit_bytes(),
-        time_ms: cfg.time_limit_ms(),
+        time_ms,
         max_instances: cfg.max_instances(),
     };
     let engine = engine::engine(limits.max_instances, limits.memory_bytes)?;
@@ -151,7 +155,7 @@ async fn start(ctx: &ProviderContext, cfg: ComponentConfig) -> anyhow::Result<Ru
         host.rpc().clone(),
         routes.clone(),
         cfg.config_values().map_err(anyhow::Error::msg)?,
-        Duration::from_millis(cfg.time_limit_ms()),
+        Duration::from_millis(time_ms),
     ));
     let env: Vec<(String, String)> = cfg
         .env_values()
@@ -170,7 +174,7 @@ async fn start(ctx: &ProviderContext, cfg: ComponentConfig) -> anyhow::Result<Ru
     Ok(Running {
         name,
         served: tokio::sync::Mutex::new(Some(served)),
-        drain: Duration::from_millis(cfg.time_limit_ms()) + DRAIN_GRACE,
+        drain: Duration::from_millis(time_ms) + DRAIN_GRACE,
         watch,
         routes,
         _host: host,

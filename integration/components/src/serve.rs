@@ -164,7 +164,7 @@ impl Runner {
         let mut store = self.store()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pre = pre.clone();
-        let name = self.app.name.clone();
+        let name = &self.app.name;
         let mut task = Task(tokio::spawn(async move {
             let _permit = permit;
             let proxy = pre.instantiate_async(&mut store).await?;
@@ -238,7 +238,7 @@ impl Runner {
             body: msg.body,
             reply_to: msg.reply_to,
         };
-        let name = self.app.name.clone();
+        let name = &self.app.name;
         Task(tokio::spawn(async move {
             let _permit = permit;
             let handler = pre.instantiate_async(&mut store).await?;
