@@ -9,10 +9,6 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Memory a pooled slot keeps resident between instances, reset in place
-/// rather than returned to the kernel and faulted in again.
-const KEEP_RESIDENT: usize = 16 << 20;
-
 /// The epoch advances this often; time limits are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -33,10 +29,7 @@ pub fn engine(max_instances: u32, memory_bytes: usize) -> Result<Engine> {
         .max_tables_per_component(per)
         .max_core_instances_per_component(per * 4)
         .table_elements(100_000)
-        .max_memory_size(memory_bytes)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT / 8)
-        .decommit_batch_size(16);
+        .max_memory_size(memory_bytes);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
